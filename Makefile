@@ -1,0 +1,53 @@
+# Baton: `make run` brings the whole system up on a local Kafka and PostgreSQL; `make test`
+# runs the suite against the same real servers. Both set up everything a fresh clone lacks.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export BATON_ROOT := $(CURDIR)
+export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
+export DATABASE_URL ?= postgresql+asyncpg://baton@127.0.0.1:55432/baton
+export POLICY_PATH ?= deploy/policy.example.yaml
+
+.PHONY: venv stack stack-stop migrate run demo test test-unit lint typecheck clean
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+stack: ## start (or reuse) the local Kafka and PostgreSQL
+	deploy/local/postgres.sh start
+	deploy/local/kafka.sh start
+
+stack-stop:
+	deploy/local/kafka.sh stop
+	deploy/local/postgres.sh stop
+
+migrate: venv stack
+	$(BIN)/baton migrate
+	$(BIN)/baton topics
+
+run: migrate ## the three services in the foreground; Ctrl-C stops them all
+	@source deploy/local/demo-env.sh && exec $(BIN)/python deploy/local/run.py
+
+demo: venv ## submit a handful of leads to a running system and print the assignments
+	@source deploy/local/demo-env.sh && $(BIN)/python deploy/local/demo.py
+
+test: migrate ## the whole suite against the real local stack
+	$(BIN)/pytest -q
+
+test-unit: venv
+	$(BIN)/pytest -q -m "not integration and not e2e"
+
+lint: venv
+	$(BIN)/ruff check shared services tests
+
+typecheck: venv
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .local deploy/local/.kafka

@@ -1,0 +1,17 @@
+# Local-only secrets for `make run` / `make demo` / tests: generated once into .local/secrets.env
+# (git-ignored) so no secret is ever committed. Sourced, not executed.
+_baton_local="${BATON_LOCAL_DIR:-${BATON_ROOT:-$(pwd)}/.local}"
+mkdir -p "$_baton_local"
+if [ ! -f "$_baton_local/secrets.env" ]; then
+  _rand() { head -c 24 /dev/urandom | base64 | tr -d '\n'; }
+  _admin="$(head -c 18 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  {
+    echo "BATON_SECRET_CHAT_WIDGET=whsec_$(_rand)"
+    echo "BATON_SECRET_TYPEFORM=$(_rand)"
+    echo "BATON_SECRET_HUBSPOT=$(_rand)"
+    echo "BATON_DEMO_TOKEN=$_admin"
+    echo "API_TOKENS=demo:admin:$(printf '%s' "$_admin" | sha256sum | cut -d' ' -f1)"
+  } > "$_baton_local/secrets.env"
+  chmod 600 "$_baton_local/secrets.env"
+fi
+set -a; source "$_baton_local/secrets.env"; set +a

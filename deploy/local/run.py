@@ -1,0 +1,72 @@
+"""`make run`: start intake, router and followup as child processes; Ctrl-C stops them all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+SERVICES = {"intake": 8001, "router": 8002, "followup": 8003}
+
+
+def ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def main() -> int:
+    baton = os.path.join(os.path.dirname(sys.executable), "baton")
+    procs = {name: subprocess.Popen([baton, "serve", name]) for name in SERVICES}
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    deadline = time.time() + 60
+    while not stopping and time.time() < deadline:
+        if all(ready(p) for p in SERVICES.values()):
+            break
+        if any(p.poll() is not None for p in procs.values()):
+            stopping = True
+        time.sleep(0.3)
+    if not stopping:
+        print(
+            "\nBaton is up:\n"
+            "  intake   http://127.0.0.1:8001  (POST /v1/webhooks/{source}, /metrics)\n"
+            "  router   http://127.0.0.1:8002  (admin API, /metrics)\n"
+            "  followup http://127.0.0.1:8003  (activities API, /metrics)\n\n"
+            "Submit a lead:\n"
+            "  curl -i -X POST http://127.0.0.1:8001/v1/webhooks/website-demo \\\n"
+            "    -H 'Origin: http://localhost:8001' \\\n"
+            "    --data-urlencode email=ada@acme-industries.com --data-urlencode first_name=Ada \\\n"
+            "    --data-urlencode last_name=Lovelace --data-urlencode job_title='VP Engineering' \\\n"
+            "    --data-urlencode company_size=800 --data-urlencode country=DE \\\n"
+            "    --data-urlencode demo_request=yes --data-urlencode consent=yes\n\n"
+            "`make demo` submits a handful and prints the assignment events. Ctrl-C stops all.\n",
+            flush=True,
+        )
+    while not stopping and all(p.poll() is None for p in procs.values()):
+        time.sleep(0.3)
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs.values():
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    failed = [n for n, p in procs.items() if p.returncode not in (0, -signal.SIGTERM)]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Followup consumers: one function per event type, each a session and a service call."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.followup.service import FollowupService
+from shared.events import CloudEvent, LeadActivity, LeadAssigned
+
+EventFn = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+
+
+def build(service: FollowupService, on_clock_started: Callable[[], None]) -> EventFn:
+    async def on_assigned(session: AsyncSession, event: CloudEvent) -> None:
+        if await service.on_assigned(session, event=LeadAssigned.model_validate(event.data)):
+            on_clock_started()
+
+    async def on_activity(session: AsyncSession, event: CloudEvent) -> None:
+        activity = LeadActivity.model_validate(event.data)
+        await service.record_activity(session, activity=activity,
+                                      activity_id=activity.activity_id or event.id,
+                                      require_known=False)
+
+    table: dict[str, EventFn] = {"lead.assigned": on_assigned, "lead.activity": on_activity}
+
+    async def dispatch(session: AsyncSession, event: CloudEvent) -> None:
+        fn = table.get(event.type)
+        if fn is not None:  # lead.merged / lead.disqualified start no clock
+            await fn(session, event)
+
+    return dispatch

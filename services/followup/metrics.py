@@ -1,0 +1,41 @@
+"""Followup metrics: clocks, escalations, speed-to-lead, SLA outcomes (registry injected)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+SPEED_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800)
+LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+class FollowupMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.open_clocks = Gauge(
+            "baton_sla_clocks_open", "SLA clocks currently running.", registry=registry
+        )
+        self.escalations = Counter(
+            "baton_escalations_total", "Escalations fired, by level, action and team.",
+            ["level", "action", "team"], registry=registry,
+        )
+        self.escalation_lateness = Histogram(
+            "baton_escalation_lateness_seconds",
+            "How long after its scheduled time an escalation was published to the outbox.",
+            buckets=LATENESS_BUCKETS, registry=registry,
+        )
+        self.speed_to_lead = Histogram(
+            "baton_speed_to_lead_seconds",
+            "Time from assignment to first contact.", ["team", "tier"],
+            buckets=SPEED_BUCKETS, registry=registry,
+        )
+        self.sla = Counter(
+            "baton_sla_outcomes_total", "First contacts inside (met) or after (breached) the window.",
+            ["team", "tier", "outcome"], registry=registry,
+        )
+        self.activities = Counter(
+            "baton_activities_total", "Activities recorded, by type and whether the lead was known.",
+            ["type", "known"], registry=registry,
+        )
+        self.reengaged = Counter(
+            "baton_reengagements_total", "Nurture leads handed back to their owner.",
+            registry=registry,
+        )

@@ -1,0 +1,208 @@
+"""All SQL for the followup schema. Never commits: the consumer/request edge owns the transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True, slots=True)
+class ClockRow:
+    lead_id: str
+    assignment_seq: int
+    owner: dict[str, Any]
+    manager: dict[str, Any] | None
+    team_id: str
+    tier: str
+    window_seconds: int
+    started_at: datetime
+    due_at: datetime
+    status: str
+    next_level: int | None
+    next_fire_at: datetime | None
+    chain: list[dict[str, Any]]
+    contacted_at: datetime | None
+
+
+_COLS = (
+    "lead_id::text, assignment_seq, owner, manager, team_id, tier, window_seconds, started_at, "
+    "due_at, status, next_level, next_fire_at, chain, contacted_at"
+)
+
+
+def _row(r: Any) -> ClockRow:
+    return ClockRow(*r)
+
+
+async def get_clock(session: AsyncSession, lead_id: str, *, lock: bool = False) -> ClockRow | None:
+    sql = f"SELECT {_COLS} FROM followup.clocks WHERE lead_id = :lead_id"
+    if lock:
+        sql += " FOR UPDATE"
+    r = (await session.execute(text(sql), {"lead_id": lead_id})).first()
+    return _row(r) if r else None
+
+
+async def upsert_clock(session: AsyncSession, c: ClockRow) -> bool:
+    """Insert or replace the lead's clock unless a newer assignment already owns it."""
+    result = await session.execute(
+        text(
+            "INSERT INTO followup.clocks (lead_id, assignment_seq, owner, manager, team_id, tier, "
+            "window_seconds, started_at, due_at, status, next_level, next_fire_at, chain, "
+            "contacted_at) VALUES (:lead_id, :seq, CAST(:owner AS jsonb), CAST(:manager AS jsonb), "
+            ":team_id, :tier, :window, :started_at, :due_at, :status, :next_level, :next_fire_at, "
+            "CAST(:chain AS jsonb), :contacted_at) "
+            "ON CONFLICT (lead_id) DO UPDATE SET assignment_seq = excluded.assignment_seq, "
+            "owner = excluded.owner, manager = excluded.manager, team_id = excluded.team_id, "
+            "tier = excluded.tier, window_seconds = excluded.window_seconds, "
+            "started_at = excluded.started_at, due_at = excluded.due_at, status = excluded.status, "
+            "next_level = excluded.next_level, next_fire_at = excluded.next_fire_at, "
+            "chain = excluded.chain, contacted_at = excluded.contacted_at, closed_at = NULL, "
+            "updated_at = now() "
+            "WHERE followup.clocks.assignment_seq < excluded.assignment_seq RETURNING 1"
+        ),
+        {
+            "lead_id": c.lead_id, "seq": c.assignment_seq, "owner": orjson.dumps(c.owner).decode(),
+            "manager": orjson.dumps(c.manager).decode() if c.manager else None,
+            "team_id": c.team_id, "tier": c.tier, "window": c.window_seconds,
+            "started_at": c.started_at, "due_at": c.due_at, "status": c.status,
+            "next_level": c.next_level, "next_fire_at": c.next_fire_at,
+            "chain": orjson.dumps(c.chain).decode(), "contacted_at": c.contacted_at,
+        },
+    )
+    return result.scalar() is not None
+
+
+async def set_clock_state(
+    session: AsyncSession, *, lead_id: str, status: str, next_level: int | None,
+    next_fire_at: datetime | None, contacted_at: datetime | None = None,
+) -> None:
+    await session.execute(
+        text(
+            "UPDATE followup.clocks SET status = :status, next_level = :next_level, "
+            "next_fire_at = :next_fire_at, contacted_at = coalesce(:contacted_at, contacted_at), "
+            "closed_at = CASE WHEN :status = 'open' THEN NULL ELSE now() END, updated_at = now() "
+            "WHERE lead_id = :lead_id"
+        ),
+        {"lead_id": lead_id, "status": status, "next_level": next_level,
+         "next_fire_at": next_fire_at, "contacted_at": contacted_at},
+    )
+
+
+async def claim_due_clocks(session: AsyncSession, *, now: datetime, limit: int) -> list[ClockRow]:
+    """Due open clocks, locked; other followup instances skip them (no double firing)."""
+    rows = await session.execute(
+        text(
+            f"SELECT {_COLS} FROM followup.clocks WHERE status = 'open' AND next_fire_at <= :now "
+            "ORDER BY next_fire_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+        ),
+        {"now": now, "limit": limit},
+    )
+    return [_row(r) for r in rows]
+
+
+async def next_fire_time(session: AsyncSession) -> datetime | None:
+    value: datetime | None = await session.scalar(
+        text("SELECT min(next_fire_at) FROM followup.clocks WHERE status = 'open'")
+    )
+    return value
+
+
+async def record_escalation(
+    session: AsyncSession, *, lead_id: str, seq: int, level: int, action: str, team_id: str,
+    due_at: datetime, fired_at: datetime, seconds_late: float,
+) -> bool:
+    result = await session.execute(
+        text(
+            "INSERT INTO followup.escalations (lead_id, assignment_seq, level, action, team_id, "
+            "due_at, fired_at, seconds_late) VALUES (:lead_id, :seq, :level, :action, :team_id, "
+            ":due_at, :fired_at, :late) ON CONFLICT DO NOTHING RETURNING 1"
+        ),
+        {"lead_id": lead_id, "seq": seq, "level": level, "action": action, "team_id": team_id,
+         "due_at": due_at, "fired_at": fired_at, "late": seconds_late},
+    )
+    return result.scalar() is not None
+
+
+async def escalations_for(session: AsyncSession, lead_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text(
+            "SELECT assignment_seq, level, action, due_at, fired_at, seconds_late "
+            "FROM followup.escalations WHERE lead_id = :lead_id ORDER BY fired_at, level"
+        ),
+        {"lead_id": lead_id},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def record_activity(
+    session: AsyncSession, *, activity_id: str, lead_id: str, type: str, at: datetime, actor: str,
+    note: str | None, reengage_at: datetime | None, other_owner: bool,
+) -> bool:
+    result = await session.execute(
+        text(
+            "INSERT INTO followup.activities (activity_id, lead_id, type, at, actor, note, "
+            "reengage_at, other_owner) VALUES (:activity_id, :lead_id, :type, :at, :actor, :note, "
+            ":reengage_at, :other_owner) ON CONFLICT DO NOTHING RETURNING 1"
+        ),
+        {"activity_id": activity_id, "lead_id": lead_id, "type": type, "at": at, "actor": actor,
+         "note": note, "reengage_at": reengage_at, "other_owner": other_owner},
+    )
+    return result.scalar() is not None
+
+
+async def activities_for(session: AsyncSession, lead_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text(
+            "SELECT activity_id, type, at, actor, reengage_at, other_owner "
+            "FROM followup.activities WHERE lead_id = :lead_id ORDER BY at, activity_id"
+        ),
+        {"lead_id": lead_id},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def upsert_reengagement(
+    session: AsyncSession, *, lead_id: str, owner: dict[str, Any], reengage_at: datetime,
+    note: str | None,
+) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO followup.reengagements (lead_id, owner, reengage_at, note, status) "
+            "VALUES (:lead_id, CAST(:owner AS jsonb), :at, :note, 'pending') "
+            "ON CONFLICT (lead_id) DO UPDATE SET owner = excluded.owner, "
+            "reengage_at = excluded.reengage_at, note = excluded.note, status = 'pending'"
+        ),
+        {"lead_id": lead_id, "owner": orjson.dumps(owner).decode(), "at": reengage_at,
+         "note": note},
+    )
+
+
+async def claim_due_reengagements(
+    session: AsyncSession, *, now: datetime, limit: int
+) -> list[tuple[str, dict[str, Any], datetime, str | None]]:
+    rows = await session.execute(
+        text(
+            "SELECT lead_id::text, owner, reengage_at, note FROM followup.reengagements "
+            "WHERE status = 'pending' AND reengage_at <= :now ORDER BY reengage_at "
+            "LIMIT :limit FOR UPDATE SKIP LOCKED"
+        ),
+        {"now": now, "limit": limit},
+    )
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def mark_reengaged(session: AsyncSession, lead_ids: list[str]) -> None:
+    await session.execute(
+        text("UPDATE followup.reengagements SET status = 'sent' WHERE lead_id::text = ANY(:ids)"),
+        {"ids": lead_ids},
+    )
+
+
+async def count_open_clocks(session: AsyncSession) -> int:
+    return int(await session.scalar(
+        text("SELECT count(*) FROM followup.clocks WHERE status = 'open'")) or 0)

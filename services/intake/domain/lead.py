@@ -1,0 +1,307 @@
+"""Build the canonical lead fields from mapped raw values.
+
+Everything except identity and provenance (lead_id, received_at, source, channel), which the
+API layer adds. Bad optional fields are dropped with a warning rather than refusing the lead:
+a lead with a valid e-mail and a mistyped phone number is still worth routing.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from .errors import InvalidField, NoUsableContact
+from .mapping import RawLead
+from .normalise import (
+    EmailKind,
+    NormalisedEmail,
+    Seniority,
+    company_domain,
+    normalise_country,
+    normalise_email,
+    normalise_name,
+    normalise_phone,
+    seniority_band,
+    to_bool,
+    website_domain,
+)
+
+_T = TypeVar("_T")
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+CANONICAL_FIELDS = frozenset(
+    {
+        "email", "phone", "first_name", "last_name", "title", "company", "company_domain",
+        "website", "country", "message", "company_size", "industry", "demo_request",
+        "pricing_page", "pages_viewed", "content_downloaded", "chat_message", "consent",
+        "consent_wording", "consent_at", *UTM_FIELDS,
+    }
+)  # fmt: skip
+MAX_TEXT = 500
+MAX_MESSAGE = 10_000
+MAX_COMPANY_SIZE = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class FieldWarning:
+    name: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFields:
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+    seniority: Seniority | None = None
+    company: str | None = None
+    company_domain: str | None = None
+    country: str | None = None
+    email_kind: EmailKind | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentFields:
+    marketing_opt_in: bool = False
+    at: datetime | None = None
+    wording: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngagementFields:
+    demo_request: bool = False
+    pricing_page: bool = False
+    pages_viewed: tuple[str, ...] = ()
+    content_downloaded: tuple[str, ...] = ()
+    chat_message: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CanonicalFields:
+    contact: ContactFields
+    consent: ConsentFields = field(default_factory=ConsentFields)
+    message: str | None = None
+    utm: Mapping[str, str] = field(default_factory=dict)
+    engagement: EngagementFields = field(default_factory=EngagementFields)
+    company_size: int | None = None
+    industry: str | None = None
+    answers: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[FieldWarning, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The shape of `shared.events.Lead` minus identity/provenance, without warnings."""
+        engagement = asdict(self.engagement)
+        engagement["pages_viewed"] = list(self.engagement.pages_viewed)
+        engagement["content_downloaded"] = list(self.engagement.content_downloaded)
+        return {
+            "contact": asdict(self.contact),
+            "consent": asdict(self.consent),
+            "message": self.message,
+            "utm": dict(self.utm),
+            "engagement": engagement,
+            "company_size": self.company_size,
+            "industry": self.industry,
+            "answers": dict(self.answers),
+            "extra": dict(self.extra),
+        }
+
+
+# --- value coercion -------------------------------------------------------------------------
+
+
+def _text(value: object, max_len: int = MAX_TEXT, *, multiline: bool = False) -> str | None:
+    """Scalar -> clean string; lists join with ', '; dicts are not text and give None."""
+    if value is None or isinstance(value, dict):
+        return None
+    if isinstance(value, list):
+        parts = [t for v in value if (t := _text(v, max_len)) is not None]
+        return _text(", ".join(parts), max_len) if parts else None
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    keep = "\n\t" if multiline else ""
+    text = "".join(ch for ch in str(value) if ch in keep or unicodedata.category(ch)[0] != "C")
+    text = text.strip() if multiline else " ".join(text.split())
+    return text[:max_len] or None
+
+
+def _text_list(value: object) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for item in items:
+        text = _text(item, multiline=True)
+        if text:
+            out.extend(p for part in re.split(r"[,\n]", text) if (p := part.strip()))
+    return tuple(dict.fromkeys(out))  # de-duplicated, order kept
+
+
+def _company_size(value: object) -> int | None:
+    """Head count; a range like '51-200' or '1,000+' gives its lower bound (what is certain)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        size = int(value)
+    else:
+        text = _text(value)
+        digits = re.findall(r"\d+", text.replace(",", "").replace(".", "")) if text else []
+        if not digits:
+            return None
+        size = int(digits[0][:9])
+    return size if 0 <= size <= MAX_COMPANY_SIZE else None
+
+
+def _timestamp(value: object) -> datetime | None:
+    """ISO 8601 or epoch (seconds, or milliseconds as HubSpot sends); naive means UTC."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = value / 1000 if value > 100_000_000_000 else value
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        text = _text(value)
+        if text is None:
+            return None
+        if text.isdigit():
+            return _timestamp(int(text))
+        parsed = datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+class _Warnings:
+    def __init__(self) -> None:
+        self.items: list[FieldWarning] = []
+
+    def add(self, name: str, message: str) -> None:
+        self.items.append(FieldWarning(name, message))
+
+
+def _first(value: object) -> object:
+    """Contact fields are single-valued; a repeated form key yields its first value."""
+    return value[0] if isinstance(value, list) and value else value
+
+
+def _email(values: Mapping[str, object], warn: _Warnings) -> NormalisedEmail | None:
+    raw = _text(_first(values.get("email")), 320)
+    if raw is None:
+        return None
+    try:
+        return normalise_email(raw)
+    except InvalidField as exc:
+        warn.add("email", exc.detail)
+        return None
+
+
+def _optional(
+    values: Mapping[str, object],
+    name: str,
+    warn: _Warnings,
+    convert: Callable[[object], _T | None],
+    message: str,
+) -> _T | None:
+    """Apply `convert` to a present value; drop it with a warning when it is unusable."""
+    raw = values.get(name)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    result = convert(raw)
+    if result is None:
+        warn.add(name, message)
+    return result
+
+
+def _contact(values: Mapping[str, object], warn: _Warnings) -> ContactFields:
+    country = _optional(
+        values,
+        "country",
+        warn,
+        lambda v: normalise_country(_text(_first(v)) or ""),
+        "not a known country",
+    )
+    email = _email(values, warn)
+    phone = _optional(
+        values,
+        "phone",
+        warn,
+        lambda v: normalise_phone(_text(_first(v), 64) or "", country),
+        "not a valid phone number",
+    )
+    if email is None and phone is None:
+        invalid = {w.name for w in warn.items}
+        raise NoUsableContact(
+            "the lead has neither a valid e-mail address nor a valid phone number",
+            fields=[
+                {"name": n, "message": f"{n} is {'invalid' if n in invalid else 'missing'}"}
+                for n in ("email", "phone")
+            ],
+        )
+    website = _text(_first(values.get("website")))
+    stated = _text(_first(values.get("company_domain")))
+    domain = company_domain(email.domain if email else None, email.kind if email else None, website)
+    if domain is None and stated:
+        domain = website_domain(stated)
+    title = _text(_first(values.get("title")), 200)
+    return ContactFields(
+        email=email.email if email else None,
+        phone=phone,
+        first_name=normalise_name(_text(_first(values.get("first_name"))) or ""),
+        last_name=normalise_name(_text(_first(values.get("last_name"))) or ""),
+        title=title,
+        seniority=seniority_band(title),
+        company=_text(_first(values.get("company")), 200),
+        company_domain=domain,
+        country=country,
+        email_kind=email.kind if email else None,
+    )
+
+
+def _consent(raw: RawLead, warn: _Warnings) -> ConsentFields:
+    """No consent field, or a falsy one, means no marketing consent: never assumed."""
+    opt_in = raw.consent is not None and to_bool(raw.consent)
+    at = _optional(raw.values, "consent_at", warn, _timestamp, "not a valid timestamp")
+    wording = raw.consent_wording or _text(raw.values.get("consent_wording"), 2000)
+    return ConsentFields(marketing_opt_in=opt_in, at=at if opt_in else None, wording=wording)
+
+
+def _prefixed(values: Mapping[str, object], prefix: str) -> dict[str, str]:
+    return {
+        key[len(prefix) :]: text
+        for key, value in values.items()
+        if key.startswith(prefix) and (text := _text(value, 1000)) is not None
+    }
+
+
+def build_lead_fields(raw: RawLead) -> CanonicalFields:
+    """Normalise mapped values into canonical lead fields; NoUsableContact if nobody to call."""
+    values = raw.values
+    warn = _Warnings()
+    for name in values:
+        if name not in CANONICAL_FIELDS and not name.startswith(("answers.", "extra.")):
+            warn.add(name, "not a canonical field; ignored")
+    contact = _contact(values, warn)
+    engagement = EngagementFields(
+        demo_request=to_bool(values.get("demo_request")),
+        pricing_page=to_bool(values.get("pricing_page")),
+        pages_viewed=_text_list(values.get("pages_viewed")),
+        content_downloaded=_text_list(values.get("content_downloaded")),
+        chat_message=to_bool(values.get("chat_message")),
+    )
+    utm = {k: t for k in UTM_FIELDS if (t := _text(_first(values.get(k)))) is not None}
+    return CanonicalFields(
+        contact=contact,
+        consent=_consent(raw, warn),
+        message=_text(values.get("message"), MAX_MESSAGE, multiline=True),
+        utm=utm,
+        engagement=engagement,
+        company_size=_optional(values, "company_size", warn, _company_size, "not a head count"),
+        industry=_text(_first(values.get("industry")), 200),
+        answers=_prefixed(values, "answers."),
+        extra=_prefixed(values, "extra."),
+        warnings=tuple(warn.items),
+    )

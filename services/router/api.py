@@ -1,0 +1,78 @@
+"""Router admin API: policy reload and a lead's decision trail (bearer token required)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request
+
+from services.router import store
+from services.router.metrics import RouterMetrics
+from services.router.service import PolicyHolder
+from shared.auth import Token, require
+from shared.http import DomainError
+from shared.policy import PolicyError, load_policy
+from shared.runtime import Runtime
+
+router = APIRouter()
+
+
+class InvalidPolicy(DomainError):
+    status = 422
+    type_slug = "invalid-policy"
+    title = "Invalid routing policy"
+
+
+class LeadNotFound(DomainError):
+    status = 404
+    type_slug = "lead-not-found"
+    title = "Lead not found"
+
+
+def reload_policy(request: Request) -> dict[str, str]:
+    holder: PolicyHolder = request.app.state.policy
+    metrics: RouterMetrics = request.app.state.router_metrics
+    try:
+        policy = load_policy(request.app.state.policy_path)
+    except PolicyError as exc:
+        metrics.policy_reloads.labels("invalid").inc()
+        raise InvalidPolicy(str(exc)) from exc
+    previous = holder.policy.version_id
+    holder.policy = policy  # atomic swap: in-flight decisions keep the object they started with
+    holder.history.append(policy.version_id)
+    metrics.policy_reloads.labels("ok").inc()
+    metrics.policy_info.set(time.time())
+    return {"previous_version": previous, "version": policy.version_id, "label": policy.label}
+
+
+@router.post("/v1/admin/policy/reload")
+async def post_reload(
+    request: Request, _: Annotated[Token, Depends(require("admin"))]
+) -> dict[str, str]:
+    """Load and validate the policy file again; an invalid file keeps the current policy."""
+    return reload_policy(request)
+
+
+@router.get("/v1/admin/policy")
+async def get_policy(
+    request: Request, _: Annotated[Token, Depends(require("read"))]
+) -> dict[str, Any]:
+    holder: PolicyHolder = request.app.state.policy
+    return {"version": holder.policy.version_id, "label": holder.policy.label}
+
+
+@router.get("/v1/leads/{lead_id}/decisions")
+async def get_decisions(
+    lead_id: UUID, request: Request, _: Annotated[Token, Depends(require("read"))]
+) -> dict[str, Any]:
+    """Every decision taken for the lead, with its policy version and plain-language trace."""
+    runtime: Runtime = request.app.state.runtime
+    async with runtime.sessions() as session:
+        row = await store.get_lead(session, str(lead_id))
+        if row is None:
+            raise LeadNotFound("the router has no lead with this id")
+        return {"lead_id": row.lead_id, "status": row.status, "owner_id": row.owner_id,
+                "team_id": row.team_id, "assignment_seq": row.assignment_seq,
+                "decisions": await store.decisions_for(session, str(lead_id))}

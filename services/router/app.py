@@ -1,0 +1,71 @@
+"""Router app: lifespan owns the pool, producer, relay and the consumer; SIGHUP reloads policy."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from types import SimpleNamespace
+
+from fastapi import FastAPI
+
+from services.router import handlers
+from services.router.api import reload_policy, router
+from services.router.metrics import RouterMetrics
+from services.router.service import PolicyHolder, RouterService
+from shared.auth import parse_tokens
+from shared.http import DomainError, install_error_handlers, install_metrics_middleware, ops_router
+from shared.logs import get_logger
+from shared.policy import load_policy
+from shared.runtime import Runtime
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    holder = PolicyHolder(load_policy(settings.policy_path))
+    runtime = Runtime.build(settings, "router")
+    metrics = RouterMetrics(runtime.metrics.registry)
+    metrics.policy_info.set(time.time())
+    service = RouterService(holder=holder, outbox=runtime.outbox, metrics=metrics,
+                            assigned_topic=settings.topics.leads_assigned)
+    runtime.consume(group_id=f"{settings.consumer_group_prefix}-router",
+                    topics=[settings.topics.leads_received, settings.topics.leads_escalated,
+                            settings.topics.leads_activity],
+                    fn=handlers.build(service))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        loop = asyncio.get_running_loop()
+
+        def on_hup() -> None:
+            try:
+                result = reload_policy(SimpleNamespace(app=app))  # type: ignore[arg-type]
+                log.info("policy.reloaded", version=result["version"])
+            except DomainError as exc:
+                log.error("policy.reload_rejected", error=exc.detail)
+
+        with suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
+        try:
+            yield
+        finally:
+            with suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGHUP)
+            await runtime.stop()
+
+    app = FastAPI(title="Baton router", version="0.1.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.policy = holder
+    app.state.policy_path = settings.policy_path
+    app.state.router_metrics = metrics
+    app.state.tokens = parse_tokens(settings.api_tokens)
+    install_error_handlers(app)
+    install_metrics_middleware(app, runtime.metrics)
+    app.include_router(ops_router(runtime.checks(), runtime.metrics))
+    app.include_router(router)
+    return app

@@ -1,0 +1,80 @@
+"""Bearer tokens for admin and activity endpoints: stored hashed, scoped, compared in constant time.
+
+Configured as API_TOKENS="name:scope+scope:sha256hex,..." (only the SHA-256 of each token is
+ever configured). Missing or unknown token: 401; known token without the scope: 403.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from shared.http import DomainError
+
+SCOPES = ("read", "write", "admin")
+
+
+class Unauthorized(DomainError):
+    status = 401
+    type_slug = "unauthorized"
+    title = "Missing or invalid bearer token"
+
+
+class Forbidden(DomainError):
+    status = 403
+    type_slug = "forbidden"
+    title = "Token lacks the required scope"
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    name: str
+    scopes: frozenset[str]
+    digest: bytes
+
+
+def parse_tokens(spec: str) -> list[Token]:
+    tokens: list[Token] = []
+    for i, entry in enumerate(e.strip() for e in spec.split(",") if e.strip()):
+        parts = entry.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"api_tokens[{i}]: expected name:scopes:sha256hex")
+        name, scopes, hexdigest = parts
+        unknown = set(scopes.split("+")) - set(SCOPES)
+        if unknown or len(hexdigest) != 64:
+            raise ValueError(f"api_tokens[{i}] ({name}): bad scopes or digest")
+        tokens.append(Token(name, frozenset(scopes.split("+")), bytes.fromhex(hexdigest)))
+    return tokens
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def authenticate(tokens: list[Token], header: str | None) -> Token:
+    if not header or not header.lower().startswith("bearer "):
+        raise Unauthorized("send Authorization: Bearer <token>")
+    digest = hashlib.sha256(header[7:].strip().encode()).digest()
+    found: Token | None = None
+    for token in tokens:  # compare against every entry: timing does not reveal which matched
+        if hmac.compare_digest(token.digest, digest):
+            found = token
+    if found is None:
+        raise Unauthorized("the bearer token is not valid")
+    return found
+
+
+def require(scope: str) -> Callable[[Request], Awaitable[Token]]:
+    """FastAPI dependency: the request's token must carry `scope` (admin implies every scope)."""
+
+    async def dependency(request: Request) -> Token:
+        token = authenticate(request.app.state.tokens, request.headers.get("authorization"))
+        if scope not in token.scopes and "admin" not in token.scopes:
+            raise Forbidden(f"this endpoint needs the {scope!r} scope")
+        return token
+
+    return dependency

@@ -1,0 +1,76 @@
+"""`baton` command: serve a service, migrate the database, create topics, check a policy."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+
+from shared.logs import configure_logging, get_logger
+from shared.settings import Settings
+
+log = get_logger("baton.cli")
+SERVICES = ("intake", "router", "followup")
+
+
+def _serve(settings: Settings, service: str) -> int:
+    import uvicorn
+
+    from shared.policy import PolicyError
+
+    module = importlib.import_module(f"services.{service}.app")
+    try:
+        app = module.create_app(settings)
+    except PolicyError as exc:
+        log.error("policy.invalid", service=service, error=str(exc))
+        print(f"baton {service}: invalid routing policy: {exc}", file=sys.stderr)
+        return 2
+    port = getattr(settings, f"{service}_port")
+    uvicorn.run(app, host=settings.host, port=port, loop="uvloop", log_config=None,
+                timeout_graceful_shutdown=10, access_log=False)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="baton")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    serve = sub.add_parser("serve", help="run one service")
+    serve.add_argument("service", choices=SERVICES)
+    sub.add_parser("migrate", help="apply every service's Alembic migrations")
+    sub.add_parser("topics", help="create the contract's Kafka topics (idempotent)")
+    check = sub.add_parser("check-policy", help="validate a routing policy file")
+    check.add_argument("path", nargs="?")
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    if args.cmd == "serve":
+        return _serve(settings, args.service)
+    if args.cmd == "migrate":
+        from shared.migrations import run_all
+
+        run_all(settings.database_url)
+        print("migrations applied")
+        return 0
+    if args.cmd == "topics":
+        from shared.kafka import ensure_topics
+
+        asyncio.run(ensure_topics(settings))
+        print("topics ready: " + ", ".join(settings.topics.all()))
+        return 0
+    if args.cmd == "check-policy":
+        from shared.policy import PolicyError, load_policy
+
+        try:
+            policy = load_policy(args.path or settings.policy_path)
+        except PolicyError as exc:
+            print(f"invalid policy: {exc}", file=sys.stderr)
+            return 2
+        print(f"policy ok: {policy.label} ({policy.version_id})")
+        return 0
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""CloudEvents 1.0 envelope (structured JSON mode) and the typed payload of every contract event.
+
+Event ids are derived with uuid5 wherever a retry could recompute the event, so a recomputed
+decision carries the same id and consumers drop it as a duplicate.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+BATON_NS = uuid.UUID("6f6c2a4e-8d0b-5b6e-9a4f-2a1d7b3c9e10")
+
+
+def derived_id(*parts: object) -> str:
+    """Deterministic event id from its causes (e.g. lead id, "assigned", seq)."""
+    return str(uuid.uuid5(BATON_NS, "/".join(str(p) for p in parts)))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- canonical lead ----------------------------------------------------------------------------
+
+Seniority = Literal["c_level", "vp", "director", "manager", "ic"]
+EmailKind = Literal["business", "free", "disposable"]
+Channel = Literal["form", "chat"]
+
+
+class Contact(_Model):
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+    seniority: Seniority | None = None
+    company: str | None = None
+    company_domain: str | None = None
+    country: str | None = None
+    email_kind: EmailKind | None = None
+
+
+class Consent(_Model):
+    marketing_opt_in: bool = False
+    at: datetime | None = None
+    wording: str | None = None
+
+
+class Engagement(_Model):
+    demo_request: bool = False
+    pricing_page: bool = False
+    pages_viewed: list[str] = Field(default_factory=list)
+    content_downloaded: list[str] = Field(default_factory=list)
+    chat_message: bool = False
+
+
+class Lead(_Model):
+    """The canonical lead intake produces: only fields the source's policy maps."""
+
+    lead_id: str
+    received_at: datetime
+    source: str
+    channel: Channel
+    contact: Contact
+    consent: Consent = Field(default_factory=Consent)
+    message: str | None = None
+    utm: dict[str, str] = Field(default_factory=dict)
+    engagement: Engagement = Field(default_factory=Engagement)
+    company_size: int | None = None
+    industry: str | None = None
+    answers: dict[str, str] = Field(default_factory=dict)
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+# --- router output -----------------------------------------------------------------------------
+
+
+class Person(_Model):
+    id: str | None = None
+    name: str
+    email: str
+
+
+class TeamRef(_Model):
+    id: str
+    name: str
+
+
+class RuleScore(_Model):
+    rule_id: str
+    category: str
+    points: int
+    matched: bool
+    reason: str
+
+
+class Sla(_Model):
+    tier: str
+    window_seconds: int
+    clock: Literal["business", "wall"]
+    due_at: datetime
+
+
+class RoutingReason(_Model):
+    rule_id: str
+    strategy: str
+    reason: str
+    fallback_used: bool = False
+
+
+class AccountRef(_Model):
+    domain: str
+    name: str | None = None
+    owner_id: str | None = None
+
+
+class LeadAssigned(_Model):
+    lead_id: str
+    assignment_seq: int
+    assigned_at: datetime
+    owner: Person
+    manager: Person | None = None
+    team: TeamRef
+    score: int
+    tier: str
+    stage: str
+    breakdown: list[RuleScore]
+    framework: dict[str, str | None] = Field(default_factory=dict)
+    routing: RoutingReason
+    explanation: list[str] = Field(default_factory=list)
+    sla: Sla
+    lead: Lead
+    account: AccountRef | None = None
+    earlier_leads: list[str] = Field(default_factory=list)
+    previous_owner: Person | None = None
+    reason: str | None = None
+    policy_version: str
+
+
+class LeadDisqualified(_Model):
+    lead_id: str
+    rule_id: str
+    reason: str
+    score: int
+    breakdown: list[RuleScore]
+    source: str
+    policy_version: str
+
+
+class LeadMerged(_Model):
+    lead_id: str
+    into_lead_id: str
+    owner: Person | None
+    touch: Lead
+    policy_version: str
+
+
+# --- activities and followup -------------------------------------------------------------------
+
+ActivityType = Literal["contacted", "accepted", "rejected", "disqualified", "converted", "not_ready"]
+
+
+class LeadActivity(_Model):
+    activity_id: str | None = None
+    lead_id: str
+    type: ActivityType
+    at: datetime
+    actor: str
+    note: str | None = Field(default=None, max_length=2000)
+    reengage_at: datetime | None = None
+    reason: str | None = Field(default=None, max_length=200)
+
+
+EscalationAction = Literal["remind_owner", "notify_manager", "reassign"]
+
+
+class LeadEscalated(_Model):
+    lead_id: str
+    assignment_seq: int
+    level: int
+    action: EscalationAction
+    owner: Person
+    manager: Person | None = None
+    team_id: str
+    due_at: datetime
+    seconds_overdue: float
+    escalated_at: datetime
+
+
+class LeadReengage(_Model):
+    lead_id: str
+    owner: Person
+    reengage_at: datetime
+    note: str | None = None
+
+
+class ContactErased(_Model):
+    erasure_id: str
+    lead_ids: list[str]
+    erased_at: datetime
+
+
+EVENT_TYPES: dict[str, type[_Model]] = {
+    "lead.received": Lead,
+    "lead.assigned": LeadAssigned,
+    "lead.disqualified": LeadDisqualified,
+    "lead.merged": LeadMerged,
+    "lead.activity": LeadActivity,
+    "lead.escalated": LeadEscalated,
+    "lead.reengage": LeadReengage,
+    "contact.erased": ContactErased,
+}
+
+
+class CloudEvent(BaseModel):
+    """CloudEvents 1.0 structured-mode envelope; `data` is validated against EVENT_TYPES[type]."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str
+    source: str
+    type: str
+    time: datetime
+    subject: str
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: dict[str, Any]
+
+    def payload(self) -> Any:
+        """The typed data model for this event's type (raises EventError if it does not fit)."""
+        model = EVENT_TYPES.get(self.type)
+        if model is None:
+            raise EventError(f"unknown event type {self.type!r}")
+        try:
+            return model.model_validate(self.data)
+        except ValidationError as exc:
+            raise EventError(_summarise(exc)) from exc
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+
+class EventError(ValueError):
+    """An event that can never be handled (poison): bad JSON, unknown type, schema violation."""
+
+
+def _summarise(exc: ValidationError) -> str:
+    # Field paths and error kinds only: the offending values may be personal data.
+    return "; ".join(
+        ".".join(str(p) for p in err["loc"]) + ": " + err["type"] for err in exc.errors()[:10]
+    )
+
+
+def make_event(
+    *, type: str, source: str, subject: str, data: _Model, id: str | None = None,
+    time: datetime | None = None,
+) -> CloudEvent:
+    if type not in EVENT_TYPES or not isinstance(data, EVENT_TYPES[type]):
+        raise TypeError(f"event type {type!r} does not take {data.__class__.__name__}")
+    return CloudEvent(
+        id=id or str(uuid.uuid4()),
+        source=source,
+        type=type,
+        time=time or utcnow(),
+        subject=subject,
+        data=data.model_dump(mode="json"),
+    )
+
+
+def parse_event(raw: bytes | None) -> CloudEvent:
+    """Decode a Kafka message value into an envelope; EventError for anything unusable."""
+    if raw is None:
+        raise EventError("empty message value")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise EventError(f"invalid JSON: {exc.msg}") from exc
+    if not isinstance(obj, dict):
+        raise EventError("event is not a JSON object")
+    try:
+        return CloudEvent.model_validate(obj)
+    except ValidationError as exc:
+        raise EventError("invalid CloudEvents envelope: " + _summarise(exc)) from exc

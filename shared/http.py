@@ -1,0 +1,126 @@
+"""HTTP pieces every service shares: problem+json errors, health, readiness, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.metrics import CommonMetrics, exposition
+
+PROBLEM = "application/problem+json"
+TYPE_BASE = "https://baton.dev/problems/"
+
+Check = Callable[[], Awaitable[None]]
+
+
+class DomainError(Exception):
+    """Base for errors raised below the API layer; they carry their HTTP status."""
+
+    status: int = 400
+    type_slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, *, fields: list[dict[str, str]] | None = None,
+                 retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.fields = fields or []
+        self.retry_after = retry_after
+
+
+def problem(
+    status: int, title: str, detail: str, *, type_slug: str, instance: str | None = None,
+    errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + type_slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def install_error_handlers(app: FastAPI, *domain_errors: type[Exception]) -> None:
+    """Map domain errors (anything carrying `status`, `title`, `type_slug`, `detail`) to problem+json."""
+
+    async def _domain(request: Request, exc: Exception) -> Response:
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return problem(
+            int(getattr(exc, "status", 400)), str(getattr(exc, "title", "Bad request")),
+            str(getattr(exc, "detail", exc)), type_slug=str(getattr(exc, "type_slug", "bad-request")),
+            instance=request.url.path, errors=list(getattr(exc, "fields", []) or []), headers=headers,
+        )
+
+    for cls in (DomainError, *domain_errors):
+        app.add_exception_handler(cls, _domain)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"name": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        return problem(422, "Invalid request", "the request has invalid fields: "
+                       + ", ".join(e["name"] for e in errors), type_slug="invalid-request",
+                       instance=request.url.path, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), str(exc.detail),
+                       type_slug=f"http-{exc.status_code}", instance=request.url.path,
+                       headers=getattr(exc, "headers", None))
+
+
+def install_metrics_middleware(app: FastAPI, metrics: CommonMetrics) -> None:
+    @app.middleware("http")
+    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        metrics.http_requests.labels(template, str(response.status_code)).inc()
+        metrics.http_seconds.labels(template).observe(time.perf_counter() - start)
+        return response
+
+
+def ops_router(checks: dict[str, Check], metrics: CommonMetrics) -> APIRouter:
+    """/healthz (process alive), /readyz (every dependency answers), /metrics."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz() -> JSONResponse:
+        failing: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await asyncio.wait_for(check(), timeout=2.0)
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready
+                failing[name] = type(exc).__name__
+        if failing:
+            return problem(503, "Not ready", "unreachable: " + ", ".join(sorted(failing)),
+                           type_slug="not-ready", errors=[{"name": k, "message": v}
+                                                          for k, v in failing.items()])
+        return JSONResponse({"status": "ready", "checks": sorted(checks)})
+
+    @router.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        return Response(exposition(metrics.registry),
+                        media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return router

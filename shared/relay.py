@@ -1,0 +1,144 @@
+"""The outbox relay: publishes committed outbox rows to Kafka in order, then deletes them.
+
+Woken at once by the in-process signal or PostgreSQL NOTIFY (trigger on insert), with polling
+as the fallback. One relay per schema publishes at a time (transaction-scoped advisory lock),
+which keeps per-lead order across several instances; a crash between publish and delete only
+re-sends rows whose CloudEvents ids consumers already dedupe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.logs import get_logger
+from shared.metrics import CommonMetrics
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        engine: AsyncEngine,
+        schema: str,
+        metrics: CommonMetrics,
+        producer: AIOKafkaProducer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.schema = schema
+        self.producer = producer
+        self.metrics = metrics
+        self.channel = f"baton_outbox_{schema}"
+        self._lock_key = zlib.crc32(self.channel.encode())
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listen_conn: asyncpg.Connection | None = None
+        self._claim = text(
+            f"SELECT id, topic, key, payload FROM {schema}.outbox ORDER BY id LIMIT :n"
+        )
+        self._delete = text(f"DELETE FROM {schema}.outbox WHERE id = ANY(:ids)")
+        self._stats = text(
+            f"SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)"
+            f" FROM {schema}.outbox"
+        )
+
+    def wake(self) -> None:
+        """Called after a commit in this process: publish now rather than at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"relay-{self.schema}")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._task:
+            await self._task
+        await self._unlisten()
+
+    async def _listen(self) -> None:
+        if self._listen_conn is not None and not self._listen_conn.is_closed():
+            return
+        try:
+            conn = await asyncpg.connect(self.settings.asyncpg_dsn, timeout=5)
+            await conn.add_listener(self.channel, self._on_notify)
+            self._listen_conn = conn
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning("relay.listen_failed", schema=self.schema, error=type(exc).__name__)
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _unlisten(self) -> None:
+        if self._listen_conn is not None:
+            with contextlib.suppress(Exception):
+                await self._listen_conn.close(timeout=2)
+            self._listen_conn = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._listen()
+            self._wake.clear()  # before draining: a commit landing mid-drain re-wakes us at once
+            try:
+                sent = await self.drain_once()
+            except Exception as exc:  # noqa: BLE001 - any failure: keep the rows, retry later
+                self.metrics.relay_failures.inc()
+                log.warning("relay.publish_failed", schema=self.schema, error=type(exc).__name__)
+                await self._unlisten()
+                sent = 0
+                await asyncio.sleep(0.5)
+            if self._stopping.is_set() and sent == 0:
+                return
+            if sent >= self.settings.relay_batch_size:
+                continue  # more waiting: no sleep
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._wake.wait(), timeout=self.settings.relay_poll_interval_seconds
+                )
+
+    async def drain_once(self) -> int:
+        """Publish one batch; returns how many rows were sent (0 if another relay holds the lock)."""
+        async with self.engine.begin() as conn:
+            locked = await conn.scalar(
+                text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key}
+            )
+            if not locked:
+                return 0
+            rows = (await conn.execute(self._claim, {"n": self.settings.relay_batch_size})).all()
+            if not rows:
+                self.metrics.outbox_depth.set(0)
+                self.metrics.outbox_age.set(0)
+                return 0
+            with self.metrics.relay_publish_seconds.time():
+                # send() itself can block while the broker is unreachable: bound the whole publish.
+                await asyncio.wait_for(
+                    self._publish(rows), timeout=self.settings.kafka_request_timeout_seconds
+                )
+            await conn.execute(self._delete, {"ids": [row.id for row in rows]})
+            depth, age = (await conn.execute(self._stats)).one()
+        self.metrics.outbox_depth.set(float(depth))
+        self.metrics.outbox_age.set(float(age))
+        for row in rows:
+            self.metrics.events_produced.labels(row.topic).inc()
+        return len(rows)
+
+    async def _publish(self, rows: Any) -> None:
+        assert self.producer is not None, "relay started without a producer"
+        futures = [
+            await self.producer.send(row.topic, value=bytes(row.payload), key=row.key.encode())
+            for row in rows
+        ]
+        await asyncio.gather(*futures)

@@ -1,0 +1,108 @@
+"""What every service's lifespan owns: DB pool, producer, outbox relay, consumers.
+
+Started and stopped in one place so each service's app.py stays a few lines, and shutdown
+happens in the safe order: consumers finish and commit, the relay drains, then the clients close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.db import Inbox, Outbox, make_engine, make_sessionmaker
+from shared.events import CloudEvent
+from shared.http import Check
+from shared.kafka import ConsumerRunner, Handler, ensure_topics, make_producer
+from shared.logs import get_logger
+from shared.metrics import CommonMetrics, new_registry
+from shared.relay import OutboxRelay
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+EventFn = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    service: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    metrics: CommonMetrics
+    outbox: Outbox
+    inbox: Inbox
+    relay: OutboxRelay
+    consumers: list[ConsumerRunner] = field(default_factory=list)
+    producer: AIOKafkaProducer | None = None
+
+    @classmethod
+    def build(cls, settings: Settings, service: str) -> Runtime:
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        metrics = CommonMetrics(new_registry(), service)
+        return cls(
+            settings=settings,
+            service=service,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            metrics=metrics,
+            outbox=Outbox(service),
+            inbox=Inbox(service),
+            relay=OutboxRelay(settings=settings, engine=engine, schema=service, metrics=metrics),
+        )
+
+    def consume(self, *, group_id: str, topics: list[str], fn: EventFn) -> None:
+        """Register a consumer whose handler runs `fn` in one transaction with the inbox mark."""
+        self.consumers.append(
+            ConsumerRunner(settings=self.settings, group_id=group_id, topics=topics,
+                           handler=self.transactional(fn), metrics=self.metrics)
+        )
+
+    def transactional(self, fn: EventFn) -> Handler:
+        async def handle(event: CloudEvent, topic: str) -> None:
+            async with self.sessions() as session, session.begin():
+                if not await self.inbox.claim(session, event_id=event.id, topic=topic):
+                    self.metrics.events_consumed.labels(topic, "duplicate").inc()
+                    return
+                await fn(session, event)
+            self.relay.wake()
+            self.metrics.events_consumed.labels(topic, "handled").inc()
+
+        return handle
+
+    async def start(self) -> None:
+        # aiokafka clients bind to the running loop, so they are created here, not in build().
+        await ensure_topics(self.settings)
+        self.producer = make_producer(self.settings)
+        await self.producer.start()
+        self.relay.producer = self.producer
+        await self.relay.start()
+        for consumer in self.consumers:
+            consumer.producer = self.producer
+            await consumer.start()
+        log.info("service.started", service=self.service)
+
+    async def stop(self) -> None:
+        for consumer in self.consumers:
+            await consumer.stop()
+        await self.relay.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+        await self.engine.dispose()
+        log.info("service.stopped", service=self.service)
+
+    def checks(self) -> dict[str, Check]:
+        async def postgres() -> None:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        async def kafka() -> None:
+            if self.producer is None:
+                raise ConnectionError("producer not started")
+            await self.producer.client.fetch_all_metadata()
+
+        return {"postgres": postgres, "kafka": kafka}

@@ -1,0 +1,72 @@
+"""Settings from the environment (pydantic-settings).
+
+Built once in each process's entry point and handed down explicitly: nothing reads the
+environment at import time, so tests can run several differently configured apps in one process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Topics(BaseSettings):
+    """Topic names from the contract; each is overridable (TOPIC_LEADS_RECEIVED=...)."""
+
+    model_config = SettingsConfigDict(env_prefix="TOPIC_", extra="ignore", frozen=True)
+
+    leads_received: str = "leads.received"
+    leads_assigned: str = "leads.assigned"
+    leads_activity: str = "leads.activity"
+    leads_escalated: str = "leads.escalated"
+    contacts_erased: str = "contacts.erased"
+    leads_dlq: str = "leads.dlq"
+
+    def all(self) -> list[str]:
+        return [
+            self.leads_received,
+            self.leads_assigned,
+            self.leads_activity,
+            self.leads_escalated,
+            self.contacts_erased,
+            self.leads_dlq,
+        ]
+
+
+class Settings(BaseSettings):
+    """Process configuration. Defaults match the local stack started by deploy/local."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    database_url: str = "postgresql+asyncpg://baton@127.0.0.1:55432/baton"
+    policy_path: Path = Path("deploy/policy.example.yaml")
+    topics: Topics = Field(default_factory=Topics)
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+
+    host: str = "127.0.0.1"
+    intake_port: int = 8001
+    router_port: int = 8002
+    followup_port: int = 8003
+
+    consumer_group_prefix: str = "baton"
+    log_level: str = "INFO"
+    db_pool_size: int = Field(default=10, ge=1)
+    kafka_request_timeout_seconds: float = Field(default=10.0, gt=0)
+    consumer_max_retries: int = Field(default=3, ge=0)
+    consumer_batch_size: int = Field(default=200, ge=1)
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    ticker_max_sleep_seconds: float = Field(default=1.0, gt=0)
+    max_body_bytes: int = Field(default=65536, ge=1024)
+    # Bearer tokens for admin/activity endpoints: "name:scope+scope:sha256hex" entries,
+    # comma separated. Only hashes are configured; see shared.auth.
+    api_tokens: str = ""
+
+    @property
+    def asyncpg_dsn(self) -> str:
+        """The same database as a plain libpq URL, for asyncpg's LISTEN connection."""
+        return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)

@@ -1,0 +1,131 @@
+"""Fixtures on the real local stack (started by `make test`): PostgreSQL and Kafka.
+
+Migrations are applied once per session; store tests get a connection whose transaction is
+rolled back; Kafka tests get fresh topics so they never see each other's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from shared.events import CloudEvent, parse_event
+from shared.kafka import ensure_topics
+from shared.settings import Settings, Topics
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return Settings(policy_path=ROOT / "deploy" / "policy.example.yaml")
+
+
+@pytest.fixture(scope="session")
+def migrated(base_settings: Settings) -> Settings:
+    from shared.migrations import run_all
+
+    run_all(base_settings.database_url)
+    return base_settings
+
+
+@pytest.fixture
+async def db(migrated: Settings) -> AsyncIterator[AsyncSession]:
+    """A session inside a transaction that is rolled back after the test."""
+    engine = create_async_engine(migrated.database_url)
+    async with engine.connect() as conn:
+        trans = await conn.begin()
+        session = AsyncSession(bind=conn, join_transaction_mode="create_savepoint")
+        try:
+            yield session
+        finally:
+            await session.close()
+            await trans.rollback()
+    await engine.dispose()
+
+
+def unique_topics() -> Topics:
+    tag = uuid.uuid4().hex[:8]
+    return Topics(**{name: f"t{tag}.{default}" for name, default in Topics().model_dump().items()})
+
+
+@pytest.fixture
+async def kafka_settings(migrated: Settings) -> Settings:
+    """Settings with a fresh set of topics (and consumer groups) for this test."""
+    topics = unique_topics()
+    tag = topics.leads_received.split(".")[0]
+    settings = migrated.model_copy(update={"topics": topics, "consumer_group_prefix": tag})
+    await ensure_topics(settings)
+    return settings
+
+
+def topic_env(settings: Settings) -> dict[str, str]:
+    env = {f"TOPIC_{k.upper()}": v for k, v in settings.topics.model_dump().items()}
+    env["CONSUMER_GROUP_PREFIX"] = settings.consumer_group_prefix
+    return env
+
+
+class EventReader:
+    """Reads CloudEvents from topics from the beginning, like an outside sales tool would."""
+
+    def __init__(self, settings: Settings, *topics: str) -> None:
+        self.consumer = AIOKafkaConsumer(
+            *topics, bootstrap_servers=settings.kafka_bootstrap_servers,
+            auto_offset_reset="earliest", enable_auto_commit=False,
+            group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
+        )
+        self.seen: list[tuple[str, CloudEvent, Any]] = []
+
+    async def __aenter__(self) -> EventReader:
+        await self.consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def wait_for(self, predicate: Any, *, timeout: float = 20.0) -> CloudEvent:
+        """The first event (already seen or arriving) for which predicate(event) holds."""
+        for _, event, _ in self.seen:
+            if predicate(event):
+                return event
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            batch = await self.consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                for msg in msgs:
+                    event = parse_event(msg.value)
+                    self.seen.append((msg.topic, event, msg))
+                    if predicate(event):
+                        return event
+        raise AssertionError(f"no matching event within {timeout}s; saw {len(self.seen)}")
+
+    async def drain(self, seconds: float = 1.0) -> list[CloudEvent]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            batch = await self.consumer.getmany(timeout_ms=100)
+            for msgs in batch.values():
+                for msg in msgs:
+                    self.seen.append((msg.topic, parse_event(msg.value), msg))
+        return [e for _, e, _ in self.seen]
+
+
+@pytest.fixture
+def env_secrets() -> dict[str, str]:
+    """Per-test secrets for the example policy's signed sources (never committed)."""
+    import base64
+
+    return {
+        "BATON_SECRET_CHAT_WIDGET": "whsec_" + base64.b64encode(os.urandom(24)).decode(),
+        "BATON_SECRET_TYPEFORM": base64.b64encode(os.urandom(24)).decode(),
+        "BATON_SECRET_HUBSPOT": base64.b64encode(os.urandom(24)).decode(),
+    }
