@@ -37,14 +37,15 @@ run: migrate ## the three services in the foreground; Ctrl-C stops them all
 demo: venv ## submit a handful of leads to a running system and print the assignments
 	@source deploy/local/demo-env.sh && $(BIN)/python deploy/local/demo.py
 
-test: migrate ## the whole suite against the real local stack
+test: migrate lint typecheck ## lint, types, then the whole suite against the real local stack
 	$(BIN)/pytest -q
 
 test-unit: venv
 	$(BIN)/pytest -q -m "not integration and not e2e"
 
 lint: venv
-	$(BIN)/ruff check shared services tests
+	$(BIN)/ruff check shared services tests deploy
+	$(BIN)/ruff format --check -q shared services tests deploy
 
 typecheck: venv
 	$(BIN)/mypy

@@ -27,8 +27,15 @@ def _serve(settings: Settings, service: str) -> int:
         print(f"baton {service}: invalid routing policy: {exc}", file=sys.stderr)
         return 2
     port = getattr(settings, f"{service}_port")
-    uvicorn.run(app, host=settings.host, port=port, loop="uvloop", log_config=None,
-                timeout_graceful_shutdown=10, access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=port,
+        loop="uvloop",
+        log_config=None,
+        timeout_graceful_shutdown=10,
+        access_log=False,
+    )
     return 0
 
 

@@ -46,7 +46,12 @@ class Outbox:
     async def add(self, session: AsyncSession, *, topic: str, event: CloudEvent) -> None:
         await session.execute(
             self._insert,
-            {"event_id": event.id, "topic": topic, "key": event.subject, "payload": event.to_bytes()},
+            {
+                "event_id": event.id,
+                "topic": topic,
+                "key": event.subject,
+                "payload": event.to_bytes(),
+            },
         )
 
     async def add_many(self, session: AsyncSession, items: list[tuple[str, CloudEvent]]) -> None:

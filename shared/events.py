@@ -166,7 +166,9 @@ class LeadMerged(_Model):
 
 # --- activities and followup -------------------------------------------------------------------
 
-ActivityType = Literal["contacted", "accepted", "rejected", "disqualified", "converted", "not_ready"]
+ActivityType = Literal[
+    "contacted", "accepted", "rejected", "disqualified", "converted", "not_ready"
+]
 
 
 class LeadActivity(_Model):
@@ -261,7 +263,12 @@ def _summarise(exc: ValidationError) -> str:
 
 
 def make_event(
-    *, type: str, source: str, subject: str, data: _Model, id: str | None = None,
+    *,
+    type: str,
+    source: str,
+    subject: str,
+    data: _Model,
+    id: str | None = None,
     time: datetime | None = None,
 ) -> CloudEvent:
     if type not in EVENT_TYPES or not isinstance(data, EVENT_TYPES[type]):

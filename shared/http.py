@@ -27,8 +27,13 @@ class DomainError(Exception):
     type_slug: str = "bad-request"
     title: str = "Bad request"
 
-    def __init__(self, detail: str, *, fields: list[dict[str, str]] | None = None,
-                 retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        fields: list[dict[str, str]] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.fields = fields or []
@@ -36,8 +41,14 @@ class DomainError(Exception):
 
 
 def problem(
-    status: int, title: str, detail: str, *, type_slug: str, instance: str | None = None,
-    errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type_slug: str,
+    instance: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": TYPE_BASE + type_slug,
@@ -59,13 +70,17 @@ def install_error_handlers(app: FastAPI, *domain_errors: type[Exception]) -> Non
         retry_after = getattr(exc, "retry_after", None)
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return problem(
-            int(getattr(exc, "status", 400)), str(getattr(exc, "title", "Bad request")),
-            str(getattr(exc, "detail", exc)), type_slug=str(getattr(exc, "type_slug", "bad-request")),
-            instance=request.url.path, errors=list(getattr(exc, "fields", []) or []), headers=headers,
+            int(getattr(exc, "status", 400)),
+            str(getattr(exc, "title", "Bad request")),
+            str(getattr(exc, "detail", exc)),
+            type_slug=str(getattr(exc, "type_slug", "bad-request")),
+            instance=request.url.path,
+            errors=list(getattr(exc, "fields", []) or []),
+            headers=headers,
         )
 
     for cls in (DomainError, *domain_errors):
-        app.add_exception_handler(cls, _domain)
+        app.add_exception_handler(cls, _domain)  # type: ignore[arg-type]
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -73,20 +88,32 @@ def install_error_handlers(app: FastAPI, *domain_errors: type[Exception]) -> Non
             {"name": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
             for e in exc.errors()
         ]
-        return problem(422, "Invalid request", "the request has invalid fields: "
-                       + ", ".join(e["name"] for e in errors), type_slug="invalid-request",
-                       instance=request.url.path, errors=errors)
+        return problem(
+            422,
+            "Invalid request",
+            "the request has invalid fields: " + ", ".join(e["name"] for e in errors),
+            type_slug="invalid-request",
+            instance=request.url.path,
+            errors=errors,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), str(exc.detail),
-                       type_slug=f"http-{exc.status_code}", instance=request.url.path,
-                       headers=getattr(exc, "headers", None))
+        return problem(
+            exc.status_code,
+            str(exc.detail),
+            str(exc.detail),
+            type_slug=f"http-{exc.status_code}",
+            instance=request.url.path,
+            headers=getattr(exc, "headers", None),
+        )
 
 
 def install_metrics_middleware(app: FastAPI, metrics: CommonMetrics) -> None:
     @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def _measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         start = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
@@ -110,17 +137,22 @@ def ops_router(checks: dict[str, Check], metrics: CommonMetrics) -> APIRouter:
         for name, check in checks.items():
             try:
                 await asyncio.wait_for(check(), timeout=2.0)
-            except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            except Exception as exc:
                 failing[name] = type(exc).__name__
         if failing:
-            return problem(503, "Not ready", "unreachable: " + ", ".join(sorted(failing)),
-                           type_slug="not-ready", errors=[{"name": k, "message": v}
-                                                          for k, v in failing.items()])
+            return problem(
+                503,
+                "Not ready",
+                "unreachable: " + ", ".join(sorted(failing)),
+                type_slug="not-ready",
+                errors=[{"name": k, "message": v} for k, v in failing.items()],
+            )
         return JSONResponse({"status": "ready", "checks": sorted(checks)})
 
     @router.get("/metrics")
     async def metrics_endpoint() -> Response:
-        return Response(exposition(metrics.registry),
-                        media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(
+            exposition(metrics.registry), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
     return router

@@ -76,7 +76,11 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     name = type(exc).__name__
-    return name in {"ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionRefusedError"}
+    return name in {
+        "ConnectionDoesNotExistError",
+        "CannotConnectNowError",
+        "ConnectionRefusedError",
+    }
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -192,7 +196,9 @@ class ConsumerRunner:
             position = self._position.get(tp)
             if high is None or position is None:
                 continue
-            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - position))
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                max(0, high - position)
+            )
 
     async def _process(self, msg: Any) -> bool:
         """Handle one message; returns False only when stopping with a dependency still down."""
@@ -210,11 +216,15 @@ class ConsumerRunner:
                 with self.metrics.handle_seconds.labels(topic).time():
                     await self.handler(event, topic)
                 return True
-            except Exception as exc:  # noqa: BLE001 - classified below
+            except Exception as exc:
                 if is_transient(exc):
                     self.metrics.consume_failures.labels(topic, "transient").inc()
-                    log.warning("kafka.handler_transient_failure", topic=topic,
-                                event_id=event.id, error=type(exc).__name__)
+                    log.warning(
+                        "kafka.handler_transient_failure",
+                        topic=topic,
+                        event_id=event.id,
+                        error=type(exc).__name__,
+                    )
                     if self._stopping.is_set():
                         return False
                     await asyncio.sleep(delay)
@@ -253,5 +263,10 @@ class ConsumerRunner:
                 await asyncio.sleep(1)
         self.metrics.dead_lettered.labels(msg.topic, reason).inc()
         self.metrics.events_consumed.labels(msg.topic, "dead_lettered").inc()
-        log.warning("kafka.dead_lettered", topic=msg.topic, partition=msg.partition,
-                    offset=msg.offset, reason=reason)
+        log.warning(
+            "kafka.dead_lettered",
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            reason=reason,
+        )

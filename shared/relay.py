@@ -94,7 +94,7 @@ class OutboxRelay:
             self._wake.clear()  # before draining: a commit landing mid-drain re-wakes us at once
             try:
                 sent = await self.drain_once()
-            except Exception as exc:  # noqa: BLE001 - any failure: keep the rows, retry later
+            except Exception as exc:
                 self.metrics.relay_failures.inc()
                 log.warning("relay.publish_failed", schema=self.schema, error=type(exc).__name__)
                 await self._unlisten()

@@ -58,8 +58,13 @@ class Runtime:
     def consume(self, *, group_id: str, topics: list[str], fn: EventFn) -> None:
         """Register a consumer whose handler runs `fn` in one transaction with the inbox mark."""
         self.consumers.append(
-            ConsumerRunner(settings=self.settings, group_id=group_id, topics=topics,
-                           handler=self.transactional(fn), metrics=self.metrics)
+            ConsumerRunner(
+                settings=self.settings,
+                group_id=group_id,
+                topics=topics,
+                handler=self.transactional(fn),
+                metrics=self.metrics,
+            )
         )
 
     def transactional(self, fn: EventFn) -> Handler:

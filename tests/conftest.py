@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,33 @@ def base_settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def migrated(base_settings: Settings) -> Settings:
+def migrated(base_settings: Settings) -> Iterator[Settings]:
+    """A fresh database for this test session, migrated once and dropped at the end.
+
+    Tests share the local PostgreSQL server but never `make run`'s data, nor each other's
+    sessions' (rep loads and round-robin state would otherwise leak between runs).
+    """
     from shared.migrations import run_all
 
-    run_all(base_settings.database_url)
-    return base_settings
+    name = f"baton_test_{uuid.uuid4().hex[:10]}"
+    admin_url = base_settings.asyncpg_dsn
+    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    url = base_settings.database_url.rsplit("/", 1)[0] + "/" + name
+    run_all(url)
+    try:
+        yield base_settings.model_copy(update={"database_url": url})
+    finally:
+        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _admin(dsn: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
@@ -78,8 +100,10 @@ class EventReader:
 
     def __init__(self, settings: Settings, *topics: str) -> None:
         self.consumer = AIOKafkaConsumer(
-            *topics, bootstrap_servers=settings.kafka_bootstrap_servers,
-            auto_offset_reset="earliest", enable_auto_commit=False,
+            *topics,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
             group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
         )
         self.seen: list[tuple[str, CloudEvent, Any]] = []

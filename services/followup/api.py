@@ -36,28 +36,35 @@ class ActivityAccepted(BaseModel):
 
 @router.post("/v1/leads/{lead_id}/activities", status_code=202, response_model=ActivityAccepted)
 async def post_activity(
-    lead_id: UUID, body: ActivityIn, request: Request,
+    lead_id: UUID,
+    body: ActivityIn,
+    request: Request,
     _: Annotated[Token, Depends(require("write"))],
 ) -> ActivityAccepted:
     """Same payload and effect as a `lead.activity` event; 404 for a lead never assigned."""
     if body.type == "not_ready" and body.reengage_at is None:
         from shared.http import DomainError
 
-        raise DomainError("not_ready needs reengage_at",
-                          fields=[{"name": "reengage_at", "message": "required for not_ready"}])
+        raise DomainError(
+            "not_ready needs reengage_at",
+            fields=[{"name": "reengage_at", "message": "required for not_ready"}],
+        )
     runtime: Runtime = request.app.state.runtime
     service: FollowupService = request.app.state.followup
     activity = LeadActivity(lead_id=str(lead_id), **body.model_dump())
     async with runtime.sessions() as session, session.begin():
-        activity_id = await service.submit_activity(session, activity=activity,
-                                                    inbox_claim=runtime.inbox.claim)
+        activity_id = await service.submit_activity(
+            session, activity=activity, inbox_claim=runtime.inbox.claim
+        )
     runtime.relay.wake()
     return ActivityAccepted(activity_id=activity_id)
 
 
 @router.get("/v1/leads/{lead_id}/sla")
 async def get_sla(
-    lead_id: UUID, request: Request, _: Annotated[Token, Depends(require("read"))],
+    lead_id: UUID,
+    request: Request,
+    _: Annotated[Token, Depends(require("read"))],
 ) -> dict[str, Any]:
     runtime: Runtime = request.app.state.runtime
     async with runtime.sessions() as session:
@@ -65,11 +72,18 @@ async def get_sla(
         if clock is None:
             raise LeadNotFound("no assigned lead with this id")
         return {
-            "lead_id": clock.lead_id, "assignment_seq": clock.assignment_seq,
-            "owner_id": clock.owner.get("id"), "team_id": clock.team_id, "tier": clock.tier,
-            "window_seconds": clock.window_seconds, "started_at": clock.started_at,
-            "due_at": clock.due_at, "status": clock.status, "next_level": clock.next_level,
-            "next_fire_at": clock.next_fire_at, "contacted_at": clock.contacted_at,
+            "lead_id": clock.lead_id,
+            "assignment_seq": clock.assignment_seq,
+            "owner_id": clock.owner.get("id"),
+            "team_id": clock.team_id,
+            "tier": clock.tier,
+            "window_seconds": clock.window_seconds,
+            "started_at": clock.started_at,
+            "due_at": clock.due_at,
+            "status": clock.status,
+            "next_level": clock.next_level,
+            "next_fire_at": clock.next_fire_at,
+            "contacted_at": clock.contacted_at,
             "escalations": await store.escalations_for(session, str(lead_id)),
             "activities": await store.activities_for(session, str(lead_id)),
         }

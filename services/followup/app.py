@@ -23,13 +23,19 @@ def create_app(settings: Settings) -> FastAPI:
     policy = load_policy(settings.policy_path)
     runtime = Runtime.build(settings, "followup")
     metrics = FollowupMetrics(runtime.metrics.registry)
-    service = FollowupService(policy=policy, outbox=runtime.outbox, metrics=metrics,
-                              escalated_topic=settings.topics.leads_escalated,
-                              activity_topic=settings.topics.leads_activity)
+    service = FollowupService(
+        policy=policy,
+        outbox=runtime.outbox,
+        metrics=metrics,
+        escalated_topic=settings.topics.leads_escalated,
+        activity_topic=settings.topics.leads_activity,
+    )
     ticker = Ticker(runtime=runtime, service=service, max_sleep=settings.ticker_max_sleep_seconds)
-    runtime.consume(group_id=f"{settings.consumer_group_prefix}-followup",
-                    topics=[settings.topics.leads_assigned, settings.topics.leads_activity],
-                    fn=handlers.build(service, ticker.wake))
+    runtime.consume(
+        group_id=f"{settings.consumer_group_prefix}-followup",
+        topics=[settings.topics.leads_assigned, settings.topics.leads_activity],
+        fn=handlers.build(service, ticker.wake),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

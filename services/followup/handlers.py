@@ -19,9 +19,12 @@ def build(service: FollowupService, on_clock_started: Callable[[], None]) -> Eve
 
     async def on_activity(session: AsyncSession, event: CloudEvent) -> None:
         activity = LeadActivity.model_validate(event.data)
-        await service.record_activity(session, activity=activity,
-                                      activity_id=activity.activity_id or event.id,
-                                      require_known=False)
+        await service.record_activity(
+            session,
+            activity=activity,
+            activity_id=activity.activity_id or event.id,
+            require_known=False,
+        )
 
     table: dict[str, EventFn] = {"lead.assigned": on_assigned, "lead.activity": on_activity}
 

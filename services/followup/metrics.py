@@ -14,28 +14,38 @@ class FollowupMetrics:
             "baton_sla_clocks_open", "SLA clocks currently running.", registry=registry
         )
         self.escalations = Counter(
-            "baton_escalations_total", "Escalations fired, by level, action and team.",
-            ["level", "action", "team"], registry=registry,
+            "baton_escalations_total",
+            "Escalations fired, by level, action and team.",
+            ["level", "action", "team"],
+            registry=registry,
         )
         self.escalation_lateness = Histogram(
             "baton_escalation_lateness_seconds",
             "How long after its scheduled time an escalation was published to the outbox.",
-            buckets=LATENESS_BUCKETS, registry=registry,
+            buckets=LATENESS_BUCKETS,
+            registry=registry,
         )
         self.speed_to_lead = Histogram(
             "baton_speed_to_lead_seconds",
-            "Time from assignment to first contact.", ["team", "tier"],
-            buckets=SPEED_BUCKETS, registry=registry,
+            "Time from assignment to first contact.",
+            ["team", "tier"],
+            buckets=SPEED_BUCKETS,
+            registry=registry,
         )
         self.sla = Counter(
-            "baton_sla_outcomes_total", "First contacts inside (met) or after (breached) the window.",
-            ["team", "tier", "outcome"], registry=registry,
+            "baton_sla_outcomes_total",
+            "First contacts inside (met) or after (breached) the window.",
+            ["team", "tier", "outcome"],
+            registry=registry,
         )
         self.activities = Counter(
-            "baton_activities_total", "Activities recorded, by type and whether the lead was known.",
-            ["type", "known"], registry=registry,
+            "baton_activities_total",
+            "Activities recorded, by type and whether the lead was known.",
+            ["type", "known"],
+            registry=registry,
         )
         self.reengaged = Counter(
-            "baton_reengagements_total", "Nurture leads handed back to their owner.",
+            "baton_reengagements_total",
+            "Nurture leads handed back to their owner.",
             registry=registry,
         )

@@ -66,20 +66,33 @@ async def upsert_clock(session: AsyncSession, c: ClockRow) -> bool:
             "WHERE followup.clocks.assignment_seq < excluded.assignment_seq RETURNING 1"
         ),
         {
-            "lead_id": c.lead_id, "seq": c.assignment_seq, "owner": orjson.dumps(c.owner).decode(),
+            "lead_id": c.lead_id,
+            "seq": c.assignment_seq,
+            "owner": orjson.dumps(c.owner).decode(),
             "manager": orjson.dumps(c.manager).decode() if c.manager else None,
-            "team_id": c.team_id, "tier": c.tier, "window": c.window_seconds,
-            "started_at": c.started_at, "due_at": c.due_at, "status": c.status,
-            "next_level": c.next_level, "next_fire_at": c.next_fire_at,
-            "chain": orjson.dumps(c.chain).decode(), "contacted_at": c.contacted_at,
+            "team_id": c.team_id,
+            "tier": c.tier,
+            "window": c.window_seconds,
+            "started_at": c.started_at,
+            "due_at": c.due_at,
+            "status": c.status,
+            "next_level": c.next_level,
+            "next_fire_at": c.next_fire_at,
+            "chain": orjson.dumps(c.chain).decode(),
+            "contacted_at": c.contacted_at,
         },
     )
     return result.scalar() is not None
 
 
 async def set_clock_state(
-    session: AsyncSession, *, lead_id: str, status: str, next_level: int | None,
-    next_fire_at: datetime | None, contacted_at: datetime | None = None,
+    session: AsyncSession,
+    *,
+    lead_id: str,
+    status: str,
+    next_level: int | None,
+    next_fire_at: datetime | None,
+    contacted_at: datetime | None = None,
 ) -> None:
     await session.execute(
         text(
@@ -88,8 +101,13 @@ async def set_clock_state(
             "closed_at = CASE WHEN :status = 'open' THEN NULL ELSE now() END, updated_at = now() "
             "WHERE lead_id = :lead_id"
         ),
-        {"lead_id": lead_id, "status": status, "next_level": next_level,
-         "next_fire_at": next_fire_at, "contacted_at": contacted_at},
+        {
+            "lead_id": lead_id,
+            "status": status,
+            "next_level": next_level,
+            "next_fire_at": next_fire_at,
+            "contacted_at": contacted_at,
+        },
     )
 
 
@@ -113,8 +131,16 @@ async def next_fire_time(session: AsyncSession) -> datetime | None:
 
 
 async def record_escalation(
-    session: AsyncSession, *, lead_id: str, seq: int, level: int, action: str, team_id: str,
-    due_at: datetime, fired_at: datetime, seconds_late: float,
+    session: AsyncSession,
+    *,
+    lead_id: str,
+    seq: int,
+    level: int,
+    action: str,
+    team_id: str,
+    due_at: datetime,
+    fired_at: datetime,
+    seconds_late: float,
 ) -> bool:
     result = await session.execute(
         text(
@@ -122,8 +148,16 @@ async def record_escalation(
             "due_at, fired_at, seconds_late) VALUES (:lead_id, :seq, :level, :action, :team_id, "
             ":due_at, :fired_at, :late) ON CONFLICT DO NOTHING RETURNING 1"
         ),
-        {"lead_id": lead_id, "seq": seq, "level": level, "action": action, "team_id": team_id,
-         "due_at": due_at, "fired_at": fired_at, "late": seconds_late},
+        {
+            "lead_id": lead_id,
+            "seq": seq,
+            "level": level,
+            "action": action,
+            "team_id": team_id,
+            "due_at": due_at,
+            "fired_at": fired_at,
+            "late": seconds_late,
+        },
     )
     return result.scalar() is not None
 
@@ -140,8 +174,16 @@ async def escalations_for(session: AsyncSession, lead_id: str) -> list[dict[str,
 
 
 async def record_activity(
-    session: AsyncSession, *, activity_id: str, lead_id: str, type: str, at: datetime, actor: str,
-    note: str | None, reengage_at: datetime | None, other_owner: bool,
+    session: AsyncSession,
+    *,
+    activity_id: str,
+    lead_id: str,
+    type: str,
+    at: datetime,
+    actor: str,
+    note: str | None,
+    reengage_at: datetime | None,
+    other_owner: bool,
 ) -> bool:
     result = await session.execute(
         text(
@@ -149,8 +191,16 @@ async def record_activity(
             "reengage_at, other_owner) VALUES (:activity_id, :lead_id, :type, :at, :actor, :note, "
             ":reengage_at, :other_owner) ON CONFLICT DO NOTHING RETURNING 1"
         ),
-        {"activity_id": activity_id, "lead_id": lead_id, "type": type, "at": at, "actor": actor,
-         "note": note, "reengage_at": reengage_at, "other_owner": other_owner},
+        {
+            "activity_id": activity_id,
+            "lead_id": lead_id,
+            "type": type,
+            "at": at,
+            "actor": actor,
+            "note": note,
+            "reengage_at": reengage_at,
+            "other_owner": other_owner,
+        },
     )
     return result.scalar() is not None
 
@@ -167,7 +217,11 @@ async def activities_for(session: AsyncSession, lead_id: str) -> list[dict[str, 
 
 
 async def upsert_reengagement(
-    session: AsyncSession, *, lead_id: str, owner: dict[str, Any], reengage_at: datetime,
+    session: AsyncSession,
+    *,
+    lead_id: str,
+    owner: dict[str, Any],
+    reengage_at: datetime,
     note: str | None,
 ) -> None:
     await session.execute(
@@ -177,8 +231,12 @@ async def upsert_reengagement(
             "ON CONFLICT (lead_id) DO UPDATE SET owner = excluded.owner, "
             "reengage_at = excluded.reengage_at, note = excluded.note, status = 'pending'"
         ),
-        {"lead_id": lead_id, "owner": orjson.dumps(owner).decode(), "at": reengage_at,
-         "note": note},
+        {
+            "lead_id": lead_id,
+            "owner": orjson.dumps(owner).decode(),
+            "at": reengage_at,
+            "note": note,
+        },
     )
 
 
@@ -193,7 +251,7 @@ async def claim_due_reengagements(
         ),
         {"now": now, "limit": limit},
     )
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 async def mark_reengaged(session: AsyncSession, lead_ids: list[str]) -> None:
@@ -204,5 +262,7 @@ async def mark_reengaged(session: AsyncSession, lead_ids: list[str]) -> None:
 
 
 async def count_open_clocks(session: AsyncSession) -> int:
-    return int(await session.scalar(
-        text("SELECT count(*) FROM followup.clocks WHERE status = 'open'")) or 0)
+    return int(
+        await session.scalar(text("SELECT count(*) FROM followup.clocks WHERE status = 'open'"))
+        or 0
+    )

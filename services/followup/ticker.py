@@ -66,7 +66,7 @@ class Ticker:
             try:
                 fired = await self.tick_once()
                 delay = 0.0 if fired >= 500 else await self._sleep_for()
-            except Exception as exc:  # noqa: BLE001 - keep ticking; a DB outage is retried
+            except Exception as exc:
                 level = "warning" if is_transient(exc) else "error"
                 getattr(log, level)("ticker.failed", error=type(exc).__name__)
                 delay = 1.0

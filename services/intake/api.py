@@ -43,10 +43,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
     status_code=202,
     response_model=AcceptedBody,
     responses={
-        400: {"description": "malformed body"}, 401: {"description": "bad signature"},
-        403: {"description": "origin not allowed"}, 404: {"description": "unknown source"},
-        413: {"description": "body too large"}, 415: {"description": "unsupported media type"},
-        422: {"description": "no usable contact"}, 429: {"description": "rate limited"},
+        400: {"description": "malformed body"},
+        401: {"description": "bad signature"},
+        403: {"description": "origin not allowed"},
+        404: {"description": "unknown source"},
+        413: {"description": "body too large"},
+        415: {"description": "unsupported media type"},
+        422: {"description": "no usable contact"},
+        429: {"description": "rate limited"},
         503: {"description": "lead could not be made durable"},
     },
 )
@@ -62,9 +66,14 @@ async def receive_webhook(
         src = service.source(source)
         service.check_before_body(src, request.headers)
         body = await _read_body(request, service.max_body_bytes)
-        req = WebhookRequest(source=source, headers=request.headers, body=body,
-                             content_type=request.headers.get("content-type"),
-                             method=request.method, url=str(request.url))
+        req = WebhookRequest(
+            source=source,
+            headers=request.headers,
+            body=body,
+            content_type=request.headers.get("content-type"),
+            method=request.method,
+            url=str(request.url),
+        )
         try:
             async with runtime.sessions() as session, session.begin():
                 accepted = await service.accept(session, req=req, now=utcnow())
@@ -72,8 +81,9 @@ async def receive_webhook(
             raise Unavailable("the lead could not be stored; retry later", retry_after=5) from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
-                raise Unavailable("the lead could not be stored; retry later",
-                                  retry_after=5) from exc
+                raise Unavailable(
+                    "the lead could not be stored; retry later", retry_after=5
+                ) from exc
             raise
     except IntakeError as exc:
         metrics.webhooks.labels(label, str(exc.status)).inc()

@@ -20,9 +20,13 @@ from shared.settings import Settings
 def create_app(settings: Settings) -> FastAPI:
     policy = load_policy(settings.policy_path)  # invalid policy: refuse to start, naming the field
     runtime = Runtime.build(settings, "intake")
-    service = IntakeService(policy=policy, secrets=load_secrets(policy), outbox=runtime.outbox,
-                            topic=settings.topics.leads_received,
-                            max_body_bytes=settings.max_body_bytes)
+    service = IntakeService(
+        policy=policy,
+        secrets=load_secrets(policy),
+        outbox=runtime.outbox,
+        topic=settings.topics.leads_received,
+        max_body_bytes=settings.max_body_bytes,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

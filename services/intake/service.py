@@ -108,7 +108,9 @@ class IntakeService:
             if origin is None or origin.rstrip("/") not in {
                 o.rstrip("/") for o in src.auth.allowed_origins
             }:
-                raise OriginNotAllowed("the Origin header is missing or not allowed for this source")
+                raise OriginNotAllowed(
+                    "the Origin header is missing or not allowed for this source"
+                )
         if src.rate_limit is not None:
             bucket = self.limiters.get(src.name)
             if bucket is None:
@@ -116,8 +118,9 @@ class IntakeService:
                 self.limiters[src.name] = bucket
             wait = bucket.take(time.monotonic())
             if wait > 0:
-                raise RateLimited("rate limit exceeded for this source",
-                                  retry_after=retry_after_seconds(wait))
+                raise RateLimited(
+                    "rate limit exceeded for this source", retry_after=retry_after_seconds(wait)
+                )
 
     def verify(self, src: SourceConfig, req: WebhookRequest, now: datetime) -> str | None:
         """Check the signature; return the sender's idempotency key when the scheme has one."""
@@ -133,27 +136,41 @@ class IntakeService:
             raise InvalidSignature(f"unsupported auth scheme {scheme!r}")
         return None
 
-    def build_lead(self, src: SourceConfig, payload: dict[str, Any], lead_id: str,
-                   now: datetime) -> Lead:
+    def build_lead(
+        self, src: SourceConfig, payload: dict[str, Any], lead_id: str, now: datetime
+    ) -> Lead:
         consent = src.consent
-        raw = map_payload(payload, src.fields, consent.field if consent else None,
-                          consent.wording if consent else None)
+        raw = map_payload(
+            payload,
+            src.fields,
+            consent.field if consent else None,
+            consent.wording if consent else None,
+        )
         fields = build_lead_fields(raw).to_dict()
         if src.kind == "chat" and fields["message"]:
             fields["engagement"]["chat_message"] = True
         if fields["consent"]["marketing_opt_in"] and fields["consent"]["at"] is None:
             fields["consent"]["at"] = now
         return Lead.model_validate(
-            {"lead_id": lead_id, "received_at": now, "source": src.name, "channel": src.kind,
-             **fields}
+            {
+                "lead_id": lead_id,
+                "received_at": now,
+                "source": src.name,
+                "channel": src.kind,
+                **fields,
+            }
         )
 
-    async def accept(self, session: AsyncSession, *, req: WebhookRequest, now: datetime) -> Accepted:
+    async def accept(
+        self, session: AsyncSession, *, req: WebhookRequest, now: datetime
+    ) -> Accepted:
         src = self.source(req.source)
         key = self.verify(src, req, now)
         payload = parse_body(req.content_type, req.body, max_bytes=self.max_body_bytes)
-        if src.auth.scheme == "none" and src.auth.honeypot_field and honeypot_filled(
-            payload, src.auth.honeypot_field
+        if (
+            src.auth.scheme == "none"
+            and src.auth.honeypot_field
+            and honeypot_filled(payload, src.auth.honeypot_field)
         ):
             # Answer like a success so bots learn nothing; store and publish nothing.
             return Accepted(lead_id=str(uuid.uuid4()), duplicate=False, channel=src.kind, spam=True)
@@ -161,15 +178,23 @@ class IntakeService:
         lead_id = str(uuid.uuid4())
         lead = self.build_lead(src, payload, lead_id, now)
         if key is not None:
-            earlier = await store.claim_idempotency_key(session, source=src.name, key=key,
-                                                        lead_id=lead_id)
+            earlier = await store.claim_idempotency_key(
+                session, source=src.name, key=key, lead_id=lead_id
+            )
             if earlier is not None:
                 return Accepted(lead_id=earlier, duplicate=True, channel=src.kind)
         data = lead.model_dump(mode="json")
-        await store.insert_lead(session, lead_id=lead_id, source=src.name, channel=src.kind,
-                                received_at=now, lead=data)
-        event = make_event(type="lead.received", source=EVENT_SOURCE, subject=lead_id, data=lead,
-                           id=lead_id, time=now)
+        await store.insert_lead(
+            session, lead_id=lead_id, source=src.name, channel=src.kind, received_at=now, lead=data
+        )
+        event = make_event(
+            type="lead.received",
+            source=EVENT_SOURCE,
+            subject=lead_id,
+            data=lead,
+            id=lead_id,
+            time=now,
+        )
         await self.outbox.add(session, topic=self.topic, event=event)
         return Accepted(lead_id=lead_id, duplicate=False, channel=src.kind)
 

@@ -40,7 +40,12 @@ async def claim_idempotency_key(
 
 
 async def insert_lead(
-    session: AsyncSession, *, lead_id: str, source: str, channel: str, received_at: datetime,
+    session: AsyncSession,
+    *,
+    lead_id: str,
+    source: str,
+    channel: str,
+    received_at: datetime,
     lead: dict[str, Any],
 ) -> None:
     await session.execute(

@@ -73,6 +73,11 @@ async def get_decisions(
         row = await store.get_lead(session, str(lead_id))
         if row is None:
             raise LeadNotFound("the router has no lead with this id")
-        return {"lead_id": row.lead_id, "status": row.status, "owner_id": row.owner_id,
-                "team_id": row.team_id, "assignment_seq": row.assignment_seq,
-                "decisions": await store.decisions_for(session, str(lead_id))}
+        return {
+            "lead_id": row.lead_id,
+            "status": row.status,
+            "owner_id": row.owner_id,
+            "team_id": row.team_id,
+            "assignment_seq": row.assignment_seq,
+            "decisions": await store.decisions_for(session, str(lead_id)),
+        }

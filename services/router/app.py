@@ -30,12 +30,21 @@ def create_app(settings: Settings) -> FastAPI:
     runtime = Runtime.build(settings, "router")
     metrics = RouterMetrics(runtime.metrics.registry)
     metrics.policy_info.set(time.time())
-    service = RouterService(holder=holder, outbox=runtime.outbox, metrics=metrics,
-                            assigned_topic=settings.topics.leads_assigned)
-    runtime.consume(group_id=f"{settings.consumer_group_prefix}-router",
-                    topics=[settings.topics.leads_received, settings.topics.leads_escalated,
-                            settings.topics.leads_activity],
-                    fn=handlers.build(service))
+    service = RouterService(
+        holder=holder,
+        outbox=runtime.outbox,
+        metrics=metrics,
+        assigned_topic=settings.topics.leads_assigned,
+    )
+    runtime.consume(
+        group_id=f"{settings.consumer_group_prefix}-router",
+        topics=[
+            settings.topics.leads_received,
+            settings.topics.leads_escalated,
+            settings.topics.leads_activity,
+        ],
+        fn=handlers.build(service),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -10,8 +10,7 @@ from services.router.service import RouterService
 from shared.events import CloudEvent, Lead, LeadActivity, LeadEscalated, utcnow
 
 EventFn = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
-CLOSING = {"converted": "converted", "disqualified": "closed_disqualified",
-           "not_ready": "nurture"}
+CLOSING = {"converted": "converted", "disqualified": "closed_disqualified", "not_ready": "nurture"}
 
 
 def build(service: RouterService) -> EventFn:
@@ -21,19 +20,32 @@ def build(service: RouterService) -> EventFn:
     async def on_escalated(session: AsyncSession, event: CloudEvent) -> None:
         esc = LeadEscalated.model_validate(event.data)
         if esc.action == "reassign":
-            await service.reassign(session, lead_id=esc.lead_id, expected_seq=esc.assignment_seq,
-                                   reason=f"SLA escalation level {esc.level}", now=utcnow())
+            await service.reassign(
+                session,
+                lead_id=esc.lead_id,
+                expected_seq=esc.assignment_seq,
+                reason=f"SLA escalation level {esc.level}",
+                now=utcnow(),
+            )
 
     async def on_activity(session: AsyncSession, event: CloudEvent) -> None:
         act = LeadActivity.model_validate(event.data)
         if act.type == "rejected":
-            await service.reassign(session, lead_id=act.lead_id, expected_seq=None,
-                                   reason="rejected by owner", now=utcnow())
+            await service.reassign(
+                session,
+                lead_id=act.lead_id,
+                expected_seq=None,
+                reason="rejected by owner",
+                now=utcnow(),
+            )
         elif act.type in CLOSING:
             await service.close(session, lead_id=act.lead_id, status=CLOSING[act.type], at=act.at)
 
-    table: dict[str, EventFn] = {"lead.received": on_received, "lead.escalated": on_escalated,
-                                 "lead.activity": on_activity}
+    table: dict[str, EventFn] = {
+        "lead.received": on_received,
+        "lead.escalated": on_escalated,
+        "lead.activity": on_activity,
+    }
 
     async def dispatch(session: AsyncSession, event: CloudEvent) -> None:
         fn = table.get(event.type)

@@ -12,18 +12,23 @@ class RouterMetrics:
         self.decisions = Counter(
             "baton_routing_decisions_total",
             "Routing decisions by outcome (assigned, reassigned, merged, disqualified, unassigned).",
-            ["outcome", "team", "tier"], registry=registry,
+            ["outcome", "team", "tier"],
+            registry=registry,
         )
         self.assignment_latency = Histogram(
             "baton_assignment_latency_seconds",
             "Time from intake receiving a lead to the router assigning it.",
-            buckets=LATENCY_BUCKETS, registry=registry,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.policy_reloads = Counter(
-            "baton_policy_reloads_total", "Policy reload attempts by result.", ["result"],
+            "baton_policy_reloads_total",
+            "Policy reload attempts by result.",
+            ["result"],
             registry=registry,
         )
         self.policy_info = Gauge(
-            "baton_policy_loaded_timestamp_seconds", "When the live routing policy was loaded.",
+            "baton_policy_loaded_timestamp_seconds",
+            "When the live routing policy was loaded.",
             registry=registry,
         )

@@ -68,7 +68,9 @@ async def get_lead(session: AsyncSession, lead_id: str, *, lock: bool = False) -
         "SELECT lead_id::text, status, owner_id, team_id, assignment_seq, lead, closed_at "
         "FROM router.leads WHERE lead_id = :id"
     )
-    r = (await session.execute(text(sql + (" FOR UPDATE" if lock else "")), {"id": lead_id})).first()
+    r = (
+        await session.execute(text(sql + (" FOR UPDATE" if lock else "")), {"id": lead_id})
+    ).first()
     return LeadRow(*r) if r else None
 
 
@@ -176,7 +178,12 @@ async def insert_assignment(session: AsyncSession, **row: Any) -> bool:
 
 
 async def record_decision(
-    session: AsyncSession, *, lead_id: str, kind: str, policy_version: str, at: datetime,
+    session: AsyncSession,
+    *,
+    lead_id: str,
+    kind: str,
+    policy_version: str,
+    at: datetime,
     trace: dict[str, Any],
 ) -> None:
     await session.execute(
@@ -184,8 +191,13 @@ async def record_decision(
             "INSERT INTO router.decisions (lead_id, kind, policy_version, at, trace) "
             "VALUES (:l, :k, :v, :at, CAST(:t AS jsonb))"
         ),
-        {"l": lead_id, "k": kind, "v": policy_version, "at": at,
-         "t": orjson.dumps(trace, default=str).decode()},
+        {
+            "l": lead_id,
+            "k": kind,
+            "v": policy_version,
+            "at": at,
+            "t": orjson.dumps(trace, default=str).decode(),
+        },
     )
 
 

@@ -63,8 +63,11 @@ class Stack:
     def start(self, service: str) -> None:
         log = self.logs[service].open("ab")
         self.procs[service] = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "serve", service], env=self.env, cwd=ROOT,
-            stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "shared.cli", "serve", service],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         wait_ready(self.url(service), self.procs[service])
 
@@ -103,6 +106,7 @@ def stack(kafka_settings: Settings, env_secrets: dict[str, str], tmp_path: Path)
         **env_secrets,
         **topic_env(kafka_settings),
         "POLICY_PATH": str(fast_policy(tmp_path)),
+        "DATABASE_URL": kafka_settings.database_url,
         "INTAKE_PORT": str(ports["intake"]),
         "ROUTER_PORT": str(ports["router"]),
         "FOLLOWUP_PORT": str(ports["followup"]),

@@ -35,8 +35,10 @@ def unique(email: str) -> str:
 
 def post_form(stack: Stack, data: dict[str, str], **headers: str) -> httpx.Response:
     return httpx.post(
-        stack.url("intake") + "/v1/webhooks/website-demo", data=data,
-        headers={"Origin": "http://localhost:8001", **headers}, timeout=10,
+        stack.url("intake") + "/v1/webhooks/website-demo",
+        data=data,
+        headers={"Origin": "http://localhost:8001", **headers},
+        timeout=10,
     )
 
 
@@ -50,10 +52,12 @@ async def test_webhook_becomes_received_then_assigned(stack: Stack) -> None:
         lead_id = resp.json()["lead_id"]
         assert resp.json()["status"] == "accepted"
 
-        received = await reader.wait_for(lambda e: e.type == "lead.received"
-                                         and e.subject == lead_id)
-        assigned = await reader.wait_for(lambda e: e.type == "lead.assigned"
-                                         and e.subject == lead_id)
+        received = await reader.wait_for(
+            lambda e: e.type == "lead.received" and e.subject == lead_id
+        )
+        assigned = await reader.wait_for(
+            lambda e: e.type == "lead.assigned" and e.subject == lead_id
+        )
         elapsed = time.monotonic() - sent
 
     lead = received.data
@@ -94,32 +98,50 @@ async def test_retry_with_same_idempotency_key_publishes_once(stack: Stack) -> N
 async def test_untouched_lead_escalates_and_contacted_lead_does_not(stack: Stack) -> None:
     topics = stack.settings.topics
     auth = {"Authorization": f"Bearer {stack.token}"}
-    async with EventReader(stack.settings, topics.leads_assigned,
-                           topics.leads_escalated) as reader:
-        ignored = post_form(stack, {**FORM, "email": unique("ignored@initech-corp.com")}).json()["lead_id"]
-        touched = post_form(stack, {**FORM, "email": unique("touched@globex-corp.com")}).json()["lead_id"]
-        assigned = await reader.wait_for(lambda e: e.type == "lead.assigned"
-                                         and e.subject == touched)
+    async with EventReader(stack.settings, topics.leads_assigned, topics.leads_escalated) as reader:
+        ignored = post_form(stack, {**FORM, "email": unique("ignored@initech-corp.com")}).json()[
+            "lead_id"
+        ]
+        touched = post_form(stack, {**FORM, "email": unique("touched@globex-corp.com")}).json()[
+            "lead_id"
+        ]
+        assigned = await reader.wait_for(
+            lambda e: e.type == "lead.assigned" and e.subject == touched
+        )
         resp = httpx.post(
-            stack.url("followup") + f"/v1/leads/{touched}/activities", headers=auth, timeout=10,
-            json={"type": "contacted", "at": assigned.data["assigned_at"],
-                  "actor": assigned.data["owner"]["id"]},
+            stack.url("followup") + f"/v1/leads/{touched}/activities",
+            headers=auth,
+            timeout=10,
+            json={
+                "type": "contacted",
+                "at": assigned.data["assigned_at"],
+                "actor": assigned.data["owner"]["id"],
+            },
         )
         assert resp.status_code == 202, resp.text
-        level1 = await reader.wait_for(lambda e: e.type == "lead.escalated"
-                                       and e.subject == ignored and e.data["level"] == 1)
-        await reader.wait_for(lambda e: e.type == "lead.escalated" and e.subject == ignored
-                              and e.data["level"] == 3, timeout=20)
-        reassigned = await reader.wait_for(lambda e: e.type == "lead.assigned"
-                                           and e.subject == ignored
-                                           and e.data["assignment_seq"] == 2, timeout=20)
+        level1 = await reader.wait_for(
+            lambda e: e.type == "lead.escalated" and e.subject == ignored and e.data["level"] == 1
+        )
+        await reader.wait_for(
+            lambda e: e.type == "lead.escalated" and e.subject == ignored and e.data["level"] == 3,
+            timeout=20,
+        )
+        reassigned = await reader.wait_for(
+            lambda e: (
+                e.type == "lead.assigned" and e.subject == ignored and e.data["assignment_seq"] == 2
+            ),
+            timeout=20,
+        )
         events = await reader.drain(1.0)
 
     assert level1.data["action"] == "remind_owner"
     assert reassigned.data["previous_owner"]["id"] != reassigned.data["owner"]["id"]
     assert not [e for e in events if e.type == "lead.escalated" and e.subject == touched]
-    firsts = [(e.subject, e.data["assignment_seq"], e.data["level"])
-              for e in events if e.type == "lead.escalated"]
+    firsts = [
+        (e.subject, e.data["assignment_seq"], e.data["level"])
+        for e in events
+        if e.type == "lead.escalated"
+    ]
     assert len(firsts) == len(set(firsts)), "an escalation fired twice"
 
     sla = httpx.get(stack.url("followup") + f"/v1/leads/{touched}/sla", headers=auth).json()

@@ -54,7 +54,12 @@ class ActivityOutcome:
 
 
 def apply_activity(
-    *, status: str, started_at: datetime, due_at: datetime, activity_type: str, at: datetime,
+    *,
+    status: str,
+    started_at: datetime,
+    due_at: datetime,
+    activity_type: str,
+    at: datetime,
     reengage_at: datetime | None,
 ) -> ActivityOutcome:
     """First `contacted` stops the clock; outcome types close it; `not_ready` moves to nurture."""

@@ -16,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    create_plumbing(op, "followup")
+    create_plumbing(op, "followup")  # type: ignore[arg-type]
     op.execute(
         """
         CREATE TABLE followup.clocks (
@@ -39,9 +39,7 @@ def upgrade() -> None:
         )
         """
     )
-    op.execute(
-        "CREATE INDEX clocks_due ON followup.clocks (next_fire_at) WHERE status = 'open'"
-    )
+    op.execute("CREATE INDEX clocks_due ON followup.clocks (next_fire_at) WHERE status = 'open'")
     op.execute(
         """
         CREATE TABLE followup.escalations (

@@ -16,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    create_plumbing(op, "intake")
+    create_plumbing(op, "intake")  # type: ignore[arg-type]
     op.execute(
         """
         CREATE TABLE intake.leads (

@@ -16,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    create_plumbing(op, "router")
+    create_plumbing(op, "router")  # type: ignore[arg-type]
     op.execute(
         """
         CREATE TABLE router.leads (
