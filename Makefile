@@ -10,7 +10,7 @@ export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
 export DATABASE_URL ?= postgresql+asyncpg://baton@127.0.0.1:55432/baton
 export POLICY_PATH ?= deploy/policy.example.yaml
 
-.PHONY: venv stack stack-stop migrate run demo test test-unit lint typecheck clean
+.PHONY: venv stack stack-stop migrate run demo test test-unit lint typecheck clean tools docs
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
@@ -37,7 +37,17 @@ run: migrate ## the three services in the foreground; Ctrl-C stops them all
 demo: venv ## submit a handful of leads to a running system and print the assignments
 	@source deploy/local/demo-env.sh && $(BIN)/python deploy/local/demo.py
 
-test: migrate lint typecheck ## lint, types, then the whole suite against the real local stack
+tools: ## system tools the checks use (promtool from Debian's prometheus package)
+	@command -v promtool >/dev/null || { \
+	  echo "installing promtool (Debian package prometheus)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }; \
+	  pkill -x prometheus || true; }
+
+docs: venv ## regenerate docs/asyncapi.yaml and docs/openapi/*.json from the code
+	$(BIN)/baton docs
+
+test: migrate tools lint typecheck ## lint, types, then the whole suite against the real local stack
 	$(BIN)/pytest -q
 
 test-unit: venv

@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("service", choices=SERVICES)
     sub.add_parser("migrate", help="apply every service's Alembic migrations")
     sub.add_parser("topics", help="create the contract's Kafka topics (idempotent)")
+    sub.add_parser("docs", help="regenerate docs/asyncapi.yaml and docs/openapi/*.json")
     check = sub.add_parser("check-policy", help="validate a routing policy file")
     check.add_argument("path", nargs="?")
     args = parser.parse_args(argv)
@@ -65,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
 
         asyncio.run(ensure_topics(settings))
         print("topics ready: " + ", ".join(settings.topics.all()))
+        return 0
+    if args.cmd == "docs":
+        from shared.contract_docs import write
+
+        for path in write():
+            print(f"wrote {path}")
         return 0
     if args.cmd == "check-policy":
         from shared.policy import PolicyError, load_policy
