@@ -43,6 +43,8 @@ tools: ## system tools the checks use (promtool from Debian's prometheus package
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }; \
 	  pkill -x prometheus || true; }
+	@test -d tools/asyncapi/node_modules/@asyncapi/parser || \
+	  (cd tools/asyncapi && npm ci --no-audit --no-fund --loglevel=error)
 
 docs: venv ## regenerate docs/asyncapi.yaml and docs/openapi/*.json from the code
 	$(BIN)/baton docs

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
 from shared.contract_docs import asyncapi, render
 from shared.events import EVENT_TYPES
+
+TOOLS = Path(__file__).resolve().parents[2] / "tools" / "asyncapi"
 
 
 def test_committed_docs_match_the_code() -> None:
@@ -26,3 +34,30 @@ def test_every_event_type_has_a_message_on_a_channel() -> None:
     }
     assert on_channels == set(doc["components"]["messages"])
     assert doc["asyncapi"].startswith("3.")
+
+
+def _validate(path: Path) -> subprocess.CompletedProcess[str]:
+    node = shutil.which("node")
+    assert node, "node is required to validate the AsyncAPI document"
+    assert (TOOLS / "node_modules").is_dir(), "`make tools` installs the AsyncAPI parser"
+    return subprocess.run(
+        [node, str(TOOLS / "validate.mjs"), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_asyncapi_document_is_valid_for_the_reference_parser(tmp_path: Path) -> None:
+    path = tmp_path / "asyncapi.yaml"
+    path.write_text(yaml.safe_dump(asyncapi(), sort_keys=False))
+    result = _validate(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_asyncapi_check_rejects_a_broken_document(tmp_path: Path) -> None:
+    doc = asyncapi()
+    doc["channels"]["leads_received"]["messages"]["LeadReceived"]["$ref"] = "#/nowhere"
+    path = tmp_path / "asyncapi.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert _validate(path).returncode != 0
