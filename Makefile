@@ -10,7 +10,7 @@ export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
 export DATABASE_URL ?= postgresql+asyncpg://baton@127.0.0.1:55432/baton
 export POLICY_PATH ?= deploy/policy.example.yaml
 
-.PHONY: venv stack stack-stop migrate run demo test test-unit lint typecheck clean tools docs
+.PHONY: venv stack stack-stop migrate run demo test test-unit test-faults lint typecheck clean tools docs
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
@@ -54,6 +54,9 @@ test: migrate tools lint typecheck ## lint, types, then the whole suite against 
 
 test-unit: venv
 	$(BIN)/pytest -q -m "not integration and not e2e"
+
+test-faults: migrate ## fault tests only: SIGKILL a dedicated broker / the router mid-stream, reconcile
+	$(BIN)/pytest -q -s -m faults
 
 lint: venv
 	$(BIN)/ruff check shared services tests deploy

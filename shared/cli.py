@@ -1,4 +1,5 @@
-"""`baton` command: serve a service, migrate the database, create topics, check a policy."""
+"""`baton` command: serve a service, migrate the database, create topics, check a policy;
+and the operator tools: simulate a policy on history, explain a lead, report calibration."""
 
 from __future__ import annotations
 
@@ -39,6 +40,34 @@ def _serve(settings: Settings, service: str) -> int:
     return 0
 
 
+def _operator_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """What-if, audit and calibration (services/router/whatif, services/router/calibration)."""
+    sim = sub.add_parser("simulate", help="replay stored leads through a proposed policy")
+    sim.add_argument("--policy", required=True, help="the proposed policy file")
+    sim.add_argument("--since", default="30d", help="30d, 12h, 2w or an ISO date (default 30d)")
+    sim.add_argument("--until", help="end of the period (default now)")
+    sim.add_argument("--json", action="store_true", help="print the full report as JSON")
+    sim.add_argument("--changes", type=int, default=20, help="owner changes to list in text")
+    explain = sub.add_parser("explain", help="a lead's decisions and follow-up in plain words")
+    explain.add_argument("lead_id")
+    explain.add_argument("--policy", help="policy for rep names (default POLICY_PATH)")
+    report = sub.add_parser("report", help="reports on stored history")
+    kinds = report.add_subparsers(dest="report", required=True)
+    cal = kinds.add_parser("calibration", help="outcomes by score band, stage, source and rule")
+    cal.add_argument("--policy", help="policy for costs and signals (default POLICY_PATH)")
+    cal.add_argument("--since", default="365d")
+    cal.add_argument("--until")
+    cal.add_argument("--keep", type=float, default=1.0, help="share of conversions to keep")
+    cal.add_argument("--json", action="store_true")
+    cal.add_argument("--png", help="also write the plot to this PNG file")
+
+
+def _operator(settings: Settings, args: argparse.Namespace) -> int:
+    from services.router.whatif import cli as tools
+
+    return tools.run(settings, args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="baton")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -49,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("docs", help="regenerate docs/asyncapi.yaml and docs/openapi/*.json")
     check = sub.add_parser("check-policy", help="validate a routing policy file")
     check.add_argument("path", nargs="?")
+    _operator_parsers(sub)
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -73,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         for path in write():
             print(f"wrote {path}")
         return 0
+    if args.cmd in ("simulate", "explain", "report"):
+        return _operator(settings, args)
     if args.cmd == "check-policy":
         from shared.policy import PolicyError, load_policy
 

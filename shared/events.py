@@ -121,6 +121,23 @@ class AccountRef(_Model):
     domain: str
     name: str | None = None
     owner_id: str | None = None
+    owner: Person | None = None
+
+
+class RepConsidered(_Model):
+    """A rep the router looked at for this lead, and whether (and why not) they could take it."""
+
+    rep_id: str
+    eligible: bool
+    reason: str
+
+
+class RuleTried(_Model):
+    """A routing rule tried in order, and whether it matched (policy words only)."""
+
+    rule_id: str
+    matched: bool
+    reason: str
 
 
 class LeadAssigned(_Model):
@@ -144,6 +161,8 @@ class LeadAssigned(_Model):
     previous_owner: Person | None = None
     reason: str | None = None
     policy_version: str
+    rules_tried: list[RuleTried] = Field(default_factory=list)
+    considered: list[RepConsidered] = Field(default_factory=list)
 
 
 class LeadDisqualified(_Model):

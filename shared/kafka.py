@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    TopicAlreadyExistsError,
+)
 
 from shared.events import CloudEvent, EventError, parse_event, utcnow
 from shared.logs import get_logger
@@ -47,8 +53,8 @@ async def ensure_topics(settings: Settings, topics: list[str] | None = None) -> 
         bootstrap_servers=settings.kafka_bootstrap_servers,
         request_timeout_ms=int(settings.kafka_request_timeout_seconds * 1000),
     )
-    await admin.start()
     try:
+        await admin.start()
         existing = set(await admin.list_topics())
         missing = [
             NewTopic(
@@ -64,7 +70,161 @@ async def ensure_topics(settings: Settings, topics: list[str] | None = None) -> 
                 await admin.create_topics(missing)
             log.info("kafka.topics_created", topics=[t.name for t in missing])
     finally:
-        await admin.close()
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+class Backoff:
+    """Exponential backoff with jitter, capped; reset() after a success."""
+
+    def __init__(self, *, first: float = 0.2, cap: float = 5.0) -> None:
+        self.first = first
+        self.cap = cap
+        self.current = first
+
+    def next(self) -> float:
+        delay = self.current
+        self.current = min(self.current * 2, self.cap)
+        return delay * random.uniform(0.8, 1.2)
+
+    def reset(self) -> None:
+        self.current = self.first
+
+
+class ProducerLink:
+    """The service's one idempotent producer, connected (and re-connected) in the background.
+
+    A service must start and keep accepting work into its outbox while Kafka is down, so
+    nothing here raises at start-up: `start()` makes the first attempt, then a background task
+    retries with backoff (creating the topics first), and replaces the producer if its sender
+    task dies (aiokafka then fails every later send silently). Every send is bounded by
+    `kafka_request_timeout_seconds`: aiokafka's `send` otherwise waits on metadata and buffer
+    space while the broker is unreachable.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.producer: AIOKafkaProducer | None = None
+        self.generation = 0  # bumped whenever a new producer replaces the old one
+        self.last_error: str | None = "not connected yet"
+        self.topics_ready = False
+        self._on_connect: list[Callable[[], None]] = []
+        self._stopping = asyncio.Event()
+        self._kick = asyncio.Event()
+        self._first_attempt = asyncio.Event()
+        self._force_new = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.producer is not None and self._sender_alive(self.producer)
+
+    def on_connect(self, callback: Callable[[], None]) -> None:
+        self._on_connect.append(callback)
+
+    async def start(self) -> None:
+        """Try once (bounded); keep trying in the background. Never raises for an outage."""
+        self._task = asyncio.create_task(self._run(), name="kafka-producer-link")
+        await self._first_attempt.wait()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._kick.set()
+        if self._task is not None:
+            await self._task
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            await self._close(producer, flush=True)
+
+    def reconnect(self) -> None:
+        """Ask for a fresh producer; what the old one still holds is abandoned, never sent."""
+        self._force_new = True
+        self._kick.set()
+
+    async def send(
+        self,
+        topic: str,
+        *,
+        value: bytes,
+        key: bytes | None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> asyncio.Future[Any]:
+        """Queue one record; returns the delivery future. Raises at once when not connected."""
+        producer = self.producer
+        if producer is None or not self._sender_alive(producer):
+            self._kick.set()
+            raise KafkaConnectionError("kafka producer not connected")
+        fut: asyncio.Future[Any] = await asyncio.wait_for(
+            producer.send(topic, value=value, key=key, headers=headers),
+            timeout=self.settings.kafka_request_timeout_seconds,
+        )
+        return fut
+
+    @staticmethod
+    def _sender_alive(producer: AIOKafkaProducer) -> bool:
+        sender = getattr(producer, "_sender", None)
+        task = getattr(sender, "sender_task", None)
+        return task is None or not task.done()
+
+    async def _connect_once(self) -> None:
+        timeout = self.settings.kafka_request_timeout_seconds
+        if not self.topics_ready:
+            await asyncio.wait_for(ensure_topics(self.settings), timeout=timeout * 2)
+            self.topics_ready = True
+        producer = make_producer(self.settings)
+        try:
+            await asyncio.wait_for(producer.start(), timeout=timeout)
+        except BaseException:
+            await self._close(producer, flush=False)
+            raise
+        old, self.producer = self.producer, producer
+        self.generation += 1
+        self.last_error = None
+        if old is not None:
+            await self._close(old, flush=False)
+        log.info("kafka.producer_connected", generation=self.generation)
+        for callback in self._on_connect:
+            callback()
+
+    async def _run(self) -> None:
+        backoff = Backoff(cap=self.settings.kafka_backoff_max_seconds)
+        while not self._stopping.is_set():
+            want_new = self._force_new or not self.connected
+            self._force_new = False
+            self._kick.clear()
+            if want_new:
+                try:
+                    await self._connect_once()
+                    backoff.reset()
+                except Exception as exc:
+                    self.last_error = type(exc).__name__
+                    log.warning("kafka.connect_failed", error=type(exc).__name__)
+                    self._first_attempt.set()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), timeout=backoff.next())
+                    continue
+            self._first_attempt.set()
+            with contextlib.suppress(TimeoutError):  # health check once a second
+                await asyncio.wait_for(self._kick.wait(), timeout=1.0)
+
+    @staticmethod
+    async def _close(producer: AIOKafkaProducer, *, flush: bool) -> None:
+        """Close a producer; without flush, abandon what it still holds (never delivered later)."""
+        try:
+            if flush:
+                await asyncio.wait_for(producer.stop(), timeout=5)
+                return
+        except Exception as exc:
+            log.warning("kafka.producer_stop_failed", error=type(exc).__name__)
+        # stop() waits for the accumulator to flush, which hangs while the broker is down:
+        # cancel the sender instead so abandoned batches can never be delivered afterwards.
+        sender = getattr(producer, "_sender", None)
+        with contextlib.suppress(Exception):
+            if sender is not None:
+                await asyncio.wait_for(sender.close(), timeout=5)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.client.close(), timeout=5)
+        producer._closed = True
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -97,8 +257,18 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("kafka.partitions_assigned", group=self.runner.group_id, count=len(assigned))
 
 
+class _Stalled(Exception):
+    """The consumer holds lag but has fetched nothing for too long: rebuild it."""
+
+
 class ConsumerRunner:
-    """Consume topics with manual commits; call `handler(event, topic)` for each message."""
+    """Consume topics with manual commits; call `handler(event, topic)` for each message.
+
+    `start()` never fails for an outage: the consumer is created, started and (after a stall
+    or a fatal client error) re-created in a background task with backoff. Offsets are
+    committed only after the handler returned, so a crash re-delivers from the first event
+    not yet handled; handlers must be idempotent (Runtime.transactional uses the inbox).
+    """
 
     def __init__(
         self,
@@ -108,7 +278,7 @@ class ConsumerRunner:
         topics: list[str],
         handler: Handler,
         metrics: CommonMetrics,
-        producer: AIOKafkaProducer | None = None,
+        producer: ProducerLink | None = None,
     ) -> None:
         self.settings = settings
         self.group_id = group_id
@@ -117,26 +287,30 @@ class ConsumerRunner:
         self.producer = producer
         self.metrics = metrics
         self.batch_lock = asyncio.Lock()
+        self.connected = False
+        self.last_error: str | None = "not connected yet"
         self._pending: dict[TopicPartition, int] = {}
         self._position: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
+    def _make_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=self.group_id,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            auto_offset_reset="earliest",  # also after offset-out-of-range: re-read, never skip
             isolation_level="read_committed",
             max_poll_records=self.settings.consumer_batch_size,
             session_timeout_ms=10000,
             heartbeat_interval_ms=1000,
             request_timeout_ms=int(self.settings.kafka_request_timeout_seconds * 1000) + 30000,
+            metadata_max_age_ms=30000,
         )
-        self._consumer.subscribe(self.topics, listener=_Listener(self))
-        await self._consumer.start()
+
+    async def start(self) -> None:
+        self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.group_id}")
 
     async def stop(self) -> None:
@@ -144,10 +318,7 @@ class ConsumerRunner:
         self._stopping.set()
         if self._task:
             await self._task
-        if self._consumer:
-            async with self.batch_lock:
-                await self.commit_pending()
-            await self._consumer.stop()
+            self._task = None
 
     @property
     def running(self) -> bool:
@@ -158,24 +329,79 @@ class ConsumerRunner:
             return
         offsets, self._pending = self._pending, {}
         try:
-            await self._consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
+            await asyncio.wait_for(
+                self._consumer.commit(offsets), self.settings.kafka_request_timeout_seconds
+            )
+        except (CommitFailedError, KafkaError, TimeoutError) as exc:
             # Safe: the events are already durable and marked in the inbox; a redelivery is a no-op.
             log.warning("kafka.commit_failed", group=self.group_id, error=type(exc).__name__)
 
     async def _run(self) -> None:
-        assert self._consumer is not None
-        consumer = self._consumer
+        backoff = Backoff(cap=self.settings.kafka_backoff_max_seconds)
+        while not self._stopping.is_set():
+            consumer = self._make_consumer()
+            try:
+                consumer.subscribe(self.topics, listener=_Listener(self))
+                await asyncio.wait_for(
+                    consumer.start(), self.settings.kafka_request_timeout_seconds * 2
+                )
+            except Exception as exc:
+                self.last_error = type(exc).__name__
+                log.warning(
+                    "kafka.consumer_start_failed", group=self.group_id, error=type(exc).__name__
+                )
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(consumer.stop(), 5)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff.next())
+                continue
+            self._consumer = consumer
+            self.connected = True
+            self.last_error = None
+            backoff.reset()
+            try:
+                await self._consume(consumer)
+            except _Stalled:
+                log.warning("kafka.consumer_stalled", group=self.group_id)
+            except Exception as exc:  # a fatal client error: rebuild the consumer
+                log.warning("kafka.consumer_failed", group=self.group_id, error=type(exc).__name__)
+            finally:
+                async with self.batch_lock:
+                    await self.commit_pending()
+                self.connected = False
+                self._consumer = None
+                self._pending.clear()
+                self._position.clear()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(consumer.stop(), 10)
+            if not self._stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff.next())
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        loop = asyncio.get_running_loop()
+        last_progress = loop.time()
+        errors = 0
         while not self._stopping.is_set():
             try:
                 batch = await consumer.getmany(timeout_ms=200)
+                errors = 0
             except KafkaError as exc:
                 log.warning("kafka.fetch_failed", group=self.group_id, error=type(exc).__name__)
+                errors += 1
+                if errors >= 10:
+                    raise _Stalled from exc
                 await asyncio.sleep(1)
                 continue
             if not batch:
                 self._export_lag()
+                if self._has_lag():
+                    if loop.time() - last_progress > self.settings.consumer_stall_seconds:
+                        raise _Stalled
+                else:
+                    last_progress = loop.time()
                 continue
+            last_progress = loop.time()
             async with self.batch_lock:
                 for tp, messages in batch.items():
                     for msg in messages:
@@ -186,6 +412,17 @@ class ConsumerRunner:
                         self._position[tp] = msg.offset + 1
                 await self.commit_pending()
             self._export_lag()
+
+    def _has_lag(self) -> bool:
+        consumer = self._consumer
+        if consumer is None:
+            return False
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            position = self._position.get(tp)
+            if high is not None and position is not None and high > position:
+                return True
+        return False
 
     def _export_lag(self) -> None:
         consumer = self._consumer
@@ -207,10 +444,9 @@ class ConsumerRunner:
             event = parse_event(msg.value)
             event.payload()
         except EventError as exc:
-            await self._dead_letter(msg, "poison", str(exc))
-            return True
+            return await self._dead_letter(msg, "poison", str(exc))
         attempt = 0
-        delay = 0.1
+        backoff = Backoff(first=0.1, cap=self.settings.kafka_backoff_max_seconds)
         while True:
             try:
                 with self.metrics.handle_seconds.labels(topic).time():
@@ -227,20 +463,23 @@ class ConsumerRunner:
                     )
                     if self._stopping.is_set():
                         return False
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
+                    await asyncio.sleep(backoff.next())
                     continue
                 attempt += 1
                 self.metrics.consume_failures.labels(topic, "error").inc()
                 if attempt > self.settings.consumer_max_retries:
                     log.exception("kafka.handler_failed", topic=topic, event_id=event.id)
-                    await self._dead_letter(msg, "handler_error", f"{type(exc).__name__}: {exc}")
-                    return True
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                    return await self._dead_letter(
+                        msg, "handler_error", f"{type(exc).__name__}: {exc}"
+                    )
+                await asyncio.sleep(backoff.next())
 
-    async def _dead_letter(self, msg: Any, reason: str, error: str) -> None:
-        """Publish the original bytes plus the error; wait for the broker's ack before moving on."""
+    async def _dead_letter(self, msg: Any, reason: str, error: str) -> bool:
+        """Publish the original bytes plus the error; wait for the broker's ack before moving on.
+
+        Returns False (do not commit past this message) only when stopping before the
+        dead letter could be written.
+        """
         headers = [
             ("baton-error", error[:2000].encode()),
             ("baton-error-reason", reason.encode()),
@@ -251,16 +490,21 @@ class ConsumerRunner:
             ("baton-dead-lettered-at", utcnow().isoformat().encode()),
         ]
         assert self.producer is not None, "consumer started without a producer"
+        backoff = Backoff(first=0.2, cap=self.settings.kafka_backoff_max_seconds)
         while True:
             try:
                 fut = await self.producer.send(
                     self.settings.topics.leads_dlq, value=msg.value, key=msg.key, headers=headers
                 )
-                await asyncio.wait_for(fut, self.settings.kafka_request_timeout_seconds)
+                await asyncio.wait_for(
+                    asyncio.shield(fut), self.settings.kafka_request_timeout_seconds
+                )
                 break
             except (KafkaError, TimeoutError) as exc:
                 log.warning("kafka.dead_letter_retry", error=type(exc).__name__)
-                await asyncio.sleep(1)
+                if self._stopping.is_set():
+                    return False
+                await asyncio.sleep(backoff.next())
         self.metrics.dead_lettered.labels(msg.topic, reason).inc()
         self.metrics.events_consumed.labels(msg.topic, "dead_lettered").inc()
         log.warning(
@@ -270,3 +514,4 @@ class ConsumerRunner:
             offset=msg.offset,
             reason=reason,
         )
+        return True

@@ -46,7 +46,12 @@ CANONICAL_FIELDS: frozenset[str] = frozenset(
         "utm_content",
     }
 )  # fmt: skip
-DERIVED_FIELDS: frozenset[str] = frozenset({"seniority", "email_kind", "source", "channel"})
+# Derived by intake (seniority, email_kind) or the router (account_owner: the rep owning the
+# account the lead's business domain matched, absent otherwise); conditions may test them,
+# source mappings may not fill them.
+DERIVED_FIELDS: frozenset[str] = frozenset(
+    {"seniority", "email_kind", "source", "channel", "account_owner"}
+)
 _OPEN_PREFIXES = ("answers.", "extra.")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _OPEN_NAME = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -4,6 +4,11 @@ Woken at once by the in-process signal or PostgreSQL NOTIFY (trigger on insert),
 as the fallback. One relay per schema publishes at a time (transaction-scoped advisory lock),
 which keeps per-lead order across several instances; a crash between publish and delete only
 re-sends rows whose CloudEvents ids consumers already dedupe.
+
+While Kafka is down the rows simply wait: the relay never fails, it retries with backoff.
+A batch whose acks did not arrive in time stays queued in the idempotent producer (aiokafka
+never expires idempotent batches), so the next attempt waits on the same delivery futures
+instead of sending the rows a second time: an outage does not turn into duplicates on Kafka.
 """
 
 from __future__ import annotations
@@ -14,10 +19,10 @@ import zlib
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.kafka import Backoff, ProducerLink
 from shared.logs import get_logger
 from shared.metrics import CommonMetrics
 from shared.settings import Settings
@@ -33,7 +38,7 @@ class OutboxRelay:
         engine: AsyncEngine,
         schema: str,
         metrics: CommonMetrics,
-        producer: AIOKafkaProducer | None = None,
+        producer: ProducerLink | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -43,9 +48,14 @@ class OutboxRelay:
         self.channel = f"baton_outbox_{schema}"
         self._lock_key = zlib.crc32(self.channel.encode())
         self._wake = asyncio.Event()
+        self._retry_now = asyncio.Event()  # cuts a failure backoff short (producer connected)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listen_conn: asyncpg.Connection | None = None
+        # outbox id -> delivery future still pending in producer generation `_inflight_gen`
+        self._inflight: dict[int, asyncio.Future[Any]] = {}
+        self._inflight_gen = -1
+        self.last_error: str | None = None
         self._claim = text(
             f"SELECT id, topic, key, payload FROM {schema}.outbox ORDER BY id LIMIT :n"
         )
@@ -60,10 +70,14 @@ class OutboxRelay:
         self._wake.set()
 
     async def start(self) -> None:
+        self._stopping.clear()
+        if self.producer is not None:
+            self.producer.on_connect(self._on_connected)
         self._task = asyncio.create_task(self._run(), name=f"relay-{self.schema}")
 
     async def stop(self) -> None:
         self._stopping.set()
+        self._retry_now.set()
         self._wake.set()
         if self._task:
             await self._task
@@ -79,6 +93,10 @@ class OutboxRelay:
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             log.warning("relay.listen_failed", schema=self.schema, error=type(exc).__name__)
 
+    def _on_connected(self) -> None:
+        self._retry_now.set()
+        self._wake.set()
+
     def _on_notify(self, *_: Any) -> None:
         self._wake.set()
 
@@ -89,17 +107,26 @@ class OutboxRelay:
             self._listen_conn = None
 
     async def _run(self) -> None:
+        backoff = Backoff(first=0.2, cap=self.settings.kafka_backoff_max_seconds)
         while True:
             await self._listen()
             self._wake.clear()  # before draining: a commit landing mid-drain re-wakes us at once
+            self._retry_now.clear()
             try:
                 sent = await self.drain_once()
+                self.last_error = None
+                backoff.reset()
             except Exception as exc:
                 self.metrics.relay_failures.inc()
+                self.last_error = type(exc).__name__
                 log.warning("relay.publish_failed", schema=self.schema, error=type(exc).__name__)
-                await self._unlisten()
-                sent = 0
-                await asyncio.sleep(0.5)
+                if self._listen_conn is not None and self._listen_conn.is_closed():
+                    await self._unlisten()
+                if self._stopping.is_set():
+                    return  # rows stay in the outbox for the next start
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._retry_now.wait(), timeout=backoff.next())
+                continue
             if self._stopping.is_set() and sent == 0:
                 return
             if sent >= self.settings.relay_batch_size:
@@ -122,11 +149,10 @@ class OutboxRelay:
                 self.metrics.outbox_depth.set(0)
                 self.metrics.outbox_age.set(0)
                 return 0
+            if self.producer is None or not self.producer.connected:
+                raise ConnectionError("kafka producer not connected")
             with self.metrics.relay_publish_seconds.time():
-                # send() itself can block while the broker is unreachable: bound the whole publish.
-                await asyncio.wait_for(
-                    self._publish(rows), timeout=self.settings.kafka_request_timeout_seconds
-                )
+                await self._publish(rows)  # every step bounded by kafka_request_timeout_seconds
             await conn.execute(self._delete, {"ids": [row.id for row in rows]})
             depth, age = (await conn.execute(self._stats)).one()
         self.metrics.outbox_depth.set(float(depth))
@@ -136,9 +162,25 @@ class OutboxRelay:
         return len(rows)
 
     async def _publish(self, rows: Any) -> None:
-        assert self.producer is not None, "relay started without a producer"
-        futures = [
-            await self.producer.send(row.topic, value=bytes(row.payload), key=row.key.encode())
-            for row in rows
-        ]
-        await asyncio.gather(*futures)
+        """Send rows in id order and wait for every ack; raise (rows stay) if any is missing."""
+        link = self.producer
+        assert link is not None, "relay started without a producer"
+        if link.generation != self._inflight_gen:  # a new producer: the old one's sends are void
+            self._inflight.clear()
+            self._inflight_gen = link.generation
+        futures: list[asyncio.Future[Any]] = []
+        for row in rows:
+            fut = self._inflight.get(row.id)
+            if fut is None or (fut.done() and (fut.cancelled() or fut.exception() is not None)):
+                fut = await link.send(row.topic, value=bytes(row.payload), key=row.key.encode())
+                self._inflight[row.id] = fut
+            futures.append(fut)
+        # asyncio.wait does not cancel: what is still pending at the timeout stays in flight.
+        done, pending = await asyncio.wait(
+            futures, timeout=self.settings.kafka_request_timeout_seconds
+        )
+        failed = [f for f in done if f.cancelled() or f.exception() is not None]
+        if pending or failed:
+            raise TimeoutError(f"{len(pending)} unacknowledged, {len(failed)} failed")
+        for row in rows:
+            self._inflight.pop(row.id, None)

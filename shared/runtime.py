@@ -2,6 +2,10 @@
 
 Started and stopped in one place so each service's app.py stays a few lines, and shutdown
 happens in the safe order: consumers finish and commit, the relay drains, then the clients close.
+
+Start-up never waits for a dependency: with Kafka or PostgreSQL down the service starts, serves
+/healthz, answers /readyz 503 naming what is missing, and connects by itself when it returns
+(producer, topics, consumers and relay all retry in the background with backoff).
 """
 
 from __future__ import annotations
@@ -10,13 +14,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db import Inbox, Outbox, make_engine, make_sessionmaker
 from shared.events import CloudEvent
 from shared.http import Check
-from shared.kafka import ConsumerRunner, Handler, ensure_topics, make_producer
+from shared.kafka import ConsumerRunner, Handler, ProducerLink
 from shared.logs import get_logger
 from shared.metrics import CommonMetrics, new_registry
 from shared.relay import OutboxRelay
@@ -37,13 +42,19 @@ class Runtime:
     outbox: Outbox
     inbox: Inbox
     relay: OutboxRelay
+    kafka: ProducerLink
     consumers: list[ConsumerRunner] = field(default_factory=list)
-    producer: AIOKafkaProducer | None = None
+
+    @property
+    def producer(self) -> AIOKafkaProducer | None:
+        """The current aiokafka producer (None while Kafka is unreachable)."""
+        return self.kafka.producer
 
     @classmethod
     def build(cls, settings: Settings, service: str) -> Runtime:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         metrics = CommonMetrics(new_registry(), service)
+        kafka = ProducerLink(settings)
         return cls(
             settings=settings,
             service=service,
@@ -52,7 +63,10 @@ class Runtime:
             metrics=metrics,
             outbox=Outbox(service),
             inbox=Inbox(service),
-            relay=OutboxRelay(settings=settings, engine=engine, schema=service, metrics=metrics),
+            relay=OutboxRelay(
+                settings=settings, engine=engine, schema=service, metrics=metrics, producer=kafka
+            ),
+            kafka=kafka,
         )
 
     def consume(self, *, group_id: str, topics: list[str], fn: EventFn) -> None:
@@ -64,6 +78,7 @@ class Runtime:
                 topics=topics,
                 handler=self.transactional(fn),
                 metrics=self.metrics,
+                producer=self.kafka,
             )
         )
 
@@ -81,22 +96,18 @@ class Runtime:
 
     async def start(self) -> None:
         # aiokafka clients bind to the running loop, so they are created here, not in build().
-        await ensure_topics(self.settings)
-        self.producer = make_producer(self.settings)
-        await self.producer.start()
-        self.relay.producer = self.producer
+        # None of these raise for an outage: each retries in the background.
+        await self.kafka.start()
         await self.relay.start()
         for consumer in self.consumers:
-            consumer.producer = self.producer
             await consumer.start()
-        log.info("service.started", service=self.service)
+        log.info("service.started", service=self.service, kafka_connected=self.kafka.connected)
 
     async def stop(self) -> None:
         for consumer in self.consumers:
             await consumer.stop()
         await self.relay.stop()
-        if self.producer is not None:
-            await self.producer.stop()
+        await self.kafka.stop()
         await self.engine.dispose()
         log.info("service.stopped", service=self.service)
 
@@ -106,8 +117,12 @@ class Runtime:
                 await conn.execute(text("SELECT 1"))
 
         async def kafka() -> None:
-            if self.producer is None:
-                raise ConnectionError("producer not started")
-            await self.producer.client.fetch_all_metadata()
+            producer = self.kafka.producer
+            if producer is None or not self.kafka.connected:
+                raise KafkaConnectionError(f"producer not connected ({self.kafka.last_error})")
+            await producer.client.fetch_all_metadata()
+            for consumer in self.consumers:
+                if not consumer.connected:
+                    raise KafkaConnectionError(f"consumer {consumer.group_id} not connected")
 
         return {"postgres": postgres, "kafka": kafka}

@@ -57,10 +57,18 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     kafka_request_timeout_seconds: float = Field(default=10.0, gt=0)
     consumer_max_retries: int = Field(default=3, ge=0)
+    # Kafka outages: reconnect backoff cap, and how long a consumer may hold lag without
+    # fetching anything before it is rebuilt (aiokafka can stall after a full cluster restart).
+    kafka_backoff_max_seconds: float = Field(default=5.0, gt=0)
+    consumer_stall_seconds: float = Field(default=30.0, gt=0)
     consumer_batch_size: int = Field(default=200, ge=1)
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_interval_seconds: float = Field(default=1.0, gt=0)
     ticker_max_sleep_seconds: float = Field(default=1.0, gt=0)
+    # Followup: how long an activity for a never-assigned lead waits before it is dead-lettered,
+    # and how often the open-clocks gauge and the 7-day completion ratio are recomputed.
+    followup_unknown_lead_grace_seconds: float = Field(default=3600.0, gt=0)
+    followup_health_refresh_seconds: float = Field(default=30.0, gt=0)
     max_body_bytes: int = Field(default=65536, ge=1024)
     # Bearer tokens for admin/activity endpoints: "name:scope+scope:sha256hex" entries,
     # comma separated. Only hashes are configured; see shared.auth.

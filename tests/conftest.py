@@ -124,12 +124,12 @@ class EventReader:
         deadline = loop.time() + timeout
         while loop.time() < deadline:
             batch = await self.consumer.getmany(timeout_ms=200)
-            for msgs in batch.values():
-                for msg in msgs:
-                    event = parse_event(msg.value)
-                    self.seen.append((msg.topic, event, msg))
-                    if predicate(event):
-                        return event
+            start = len(self.seen)
+            for msgs in batch.values():  # keep the whole batch: the consumer is already past it
+                self.seen.extend((m.topic, parse_event(m.value), m) for m in msgs)
+            for _, event, _ in self.seen[start:]:
+                if predicate(event):
+                    return event
         raise AssertionError(f"no matching event within {timeout}s; saw {len(self.seen)}")
 
     async def drain(self, seconds: float = 1.0) -> list[CloudEvent]:
@@ -153,3 +153,35 @@ def env_secrets() -> dict[str, str]:
         "BATON_SECRET_TYPEFORM": base64.b64encode(os.urandom(24)).decode(),
         "BATON_SECRET_HUBSPOT": base64.b64encode(os.urandom(24)).decode(),
     }
+
+
+@pytest.fixture
+async def plumbing_schema(migrated: Settings) -> AsyncIterator[str]:
+    """A fresh schema with its own outbox, inbox and NOTIFY trigger (as each service has), plus
+    an `effects` table, so relay and consumer tests never meet a service's rows or channel."""
+    import asyncpg
+
+    from shared.migrations import create_plumbing
+
+    schema = f"plumb_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(migrated.asyncpg_dsn)
+    try:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+
+        class _Op:
+            statements: list[str] = []
+
+            def execute(self, sql: str) -> None:
+                self.statements.append(sql)
+
+        op = _Op()
+        create_plumbing(op, schema)  # type: ignore[arg-type]
+        for sql in op.statements:
+            await conn.execute(sql)
+        await conn.execute(
+            f"CREATE TABLE {schema}.effects (event_id text NOT NULL, n serial PRIMARY KEY)"
+        )
+        yield schema
+    finally:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.close()

@@ -41,14 +41,8 @@ async def post_activity(
     request: Request,
     _: Annotated[Token, Depends(require("write"))],
 ) -> ActivityAccepted:
-    """Same payload and effect as a `lead.activity` event; 404 for a lead never assigned."""
-    if body.type == "not_ready" and body.reengage_at is None:
-        from shared.http import DomainError
-
-        raise DomainError(
-            "not_ready needs reengage_at",
-            fields=[{"name": "reengage_at", "message": "required for not_ready"}],
-        )
+    """Same payload and effect as a `lead.activity` event; 404 for a lead never assigned,
+    422 for `not_ready` without `reengage_at`."""
     runtime: Runtime = request.app.state.runtime
     service: FollowupService = request.app.state.followup
     activity = LeadActivity(lead_id=str(lead_id), **body.model_dump())
@@ -84,6 +78,7 @@ async def get_sla(
             "next_level": clock.next_level,
             "next_fire_at": clock.next_fire_at,
             "contacted_at": clock.contacted_at,
+            "windows": await store.windows_for(session, str(lead_id)),
             "escalations": await store.escalations_for(session, str(lead_id)),
             "activities": await store.activities_for(session, str(lead_id)),
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -29,8 +30,15 @@ def create_app(settings: Settings) -> FastAPI:
         metrics=metrics,
         escalated_topic=settings.topics.leads_escalated,
         activity_topic=settings.topics.leads_activity,
+        dlq_topic=settings.topics.leads_dlq,
+        unknown_lead_grace=timedelta(seconds=settings.followup_unknown_lead_grace_seconds),
     )
-    ticker = Ticker(runtime=runtime, service=service, max_sleep=settings.ticker_max_sleep_seconds)
+    ticker = Ticker(
+        runtime=runtime,
+        service=service,
+        max_sleep=settings.ticker_max_sleep_seconds,
+        health_interval=settings.followup_health_refresh_seconds,
+    )
     runtime.consume(
         group_id=f"{settings.consumer_group_prefix}-followup",
         topics=[settings.topics.leads_assigned, settings.topics.leads_activity],

@@ -23,7 +23,8 @@ def build(service: FollowupService, on_clock_started: Callable[[], None]) -> Eve
             session,
             activity=activity,
             activity_id=activity.activity_id or event.id,
-            require_known=False,
+            require_known=False,  # kept pending; dead-lettered if never assigned (see docs)
+            source_event_id=event.id,
         )
 
     table: dict[str, EventFn] = {"lead.assigned": on_assigned, "lead.activity": on_activity}

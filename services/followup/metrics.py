@@ -15,7 +15,7 @@ class FollowupMetrics:
         )
         self.escalations = Counter(
             "baton_escalations_total",
-            "Escalations fired, by level, action and team.",
+            "Escalations fired (SLA breaches reaching that level), by level, action and team.",
             ["level", "action", "team"],
             registry=registry,
         )
@@ -49,3 +49,15 @@ class FollowupMetrics:
             "Nurture leads handed back to their owner.",
             registry=registry,
         )
+        self.activities_dead_lettered = Counter(
+            "baton_activities_dead_lettered_total",
+            "Activities for leads never assigned within the grace period, sent to leads.dlq.",
+            registry=registry,
+        )
+        self.completion_ratio = Gauge(
+            "baton_followup_completion_ratio",
+            "Share of SLA windows that ended in the last 7 days and were touched in time "
+            "(NaN when none ended); refreshed periodically, not per scrape.",
+            registry=registry,
+        )
+        self.completion_ratio.set(float("nan"))

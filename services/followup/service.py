@@ -1,19 +1,31 @@
-"""Followup's service layer: clocks from assignments, activities, and the escalation tick."""
+"""Followup's service layer: clocks from assignments, activities, and the escalation tick.
+
+Every method takes the caller's session and never commits: the consumer, request or ticker
+edge owns the transaction, so an effect and the events it causes commit together.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup import store
-from services.followup.domain.clock import Step, after_firing, apply_activity, first_fire
+from services.followup.domain.clock import (
+    Step,
+    after_firing,
+    apply_activity,
+    belongs_to_clock,
+    completion_ratio,
+    first_fire,
+)
 from services.followup.metrics import FollowupMetrics
 from shared.db import Outbox
 from shared.events import (
+    CloudEvent,
     LeadActivity,
     LeadAssigned,
     LeadEscalated,
@@ -26,12 +38,21 @@ from shared.http import DomainError
 from shared.policy import Policy
 
 EVENT_SOURCE = "/baton/followup"
+COMPLETION_WINDOW = timedelta(days=7)
 
 
 class LeadNotFound(DomainError):
     status = 404
     type_slug = "lead-not-found"
     title = "Lead not found"
+
+
+class InvalidActivity(DomainError):
+    """Breaks the activity contract; on Kafka the consumer dead-letters it with this message."""
+
+    status = 422
+    type_slug = "invalid-activity"
+    title = "Invalid activity"
 
 
 @dataclass
@@ -41,12 +62,16 @@ class FollowupService:
     metrics: FollowupMetrics
     escalated_topic: str
     activity_topic: str
+    dlq_topic: str = "leads.dlq"
+    unknown_lead_grace: timedelta = timedelta(hours=1)
 
     def chain(self) -> list[dict[str, Any]]:
         return [
             {"level": s.level, "action": s.action, "after_seconds": s.after_seconds}
             for s in self.policy.escalation
         ]
+
+    # --- assignments -------------------------------------------------------------------------
 
     async def on_assigned(self, session: AsyncSession, *, event: LeadAssigned) -> bool:
         """Start (or restart, for a newer assignment) the lead's clock; stale ones are ignored."""
@@ -70,18 +95,27 @@ class FollowupService:
         )
         if not await store.upsert_clock(session, clock):
             return False
-        # Activities that arrived before this assignment apply now, as if in order.
+        await store.open_window(session, clock)
+        await store.mark_pending_applied(session, event.lead_id)
+        # Activities recorded before this assignment arrived apply now, as if in order.
         for act in await store.activities_for(session, event.lead_id):
-            if act["at"] >= event.assigned_at:
+            if belongs_to_clock(
+                assignment_seq=event.assignment_seq, started_at=event.assigned_at, at=act["at"]
+            ):
+                await store.adopt_activity(
+                    session, activity_id=act["activity_id"], owner_id=event.owner.id
+                )
                 await self._apply(
                     session,
                     lead_id=event.lead_id,
                     activity_type=act["type"],
                     at=act["at"],
                     reengage_at=act["reengage_at"],
-                    note=None,
+                    note=act["note"],
                 )
         return True
+
+    # --- activities --------------------------------------------------------------------------
 
     async def record_activity(
         self,
@@ -90,8 +124,19 @@ class FollowupService:
         activity: LeadActivity,
         activity_id: str,
         require_known: bool,
+        source_event_id: str | None = None,
     ) -> bool:
-        """Record an activity once; returns False for a repeat of the same activity id."""
+        """Record an activity once; returns False for a repeat of the same activity id.
+
+        For a lead with no clock yet: 404 on the HTTP path (`require_known`); from Kafka it is
+        kept as pending (its assignment may still be on the way) and dead-lettered by the
+        ticker if no assignment arrives within the grace period.
+        """
+        if activity.type == "not_ready" and activity.reengage_at is None:
+            raise InvalidActivity(
+                "not_ready needs reengage_at",
+                fields=[{"name": "reengage_at", "message": "required for not_ready"}],
+            )
         clock = await store.get_clock(session, activity.lead_id, lock=True)
         if clock is None and require_known:
             raise LeadNotFound("no assigned lead with this id")
@@ -106,6 +151,8 @@ class FollowupService:
             note=activity.note,
             reengage_at=activity.reengage_at,
             other_owner=other_owner,
+            pending=clock is None,
+            source_event_id=source_event_id,
         )
         if not fresh:
             return False
@@ -135,7 +182,11 @@ class FollowupService:
             id=activity_id,
         )
         if await self.record_activity(
-            session, activity=activity, activity_id=activity_id, require_known=True
+            session,
+            activity=activity,
+            activity_id=activity_id,
+            require_known=True,
+            source_event_id=event.id,
         ):
             await inbox_claim(session, event_id=event.id, topic=self.activity_topic)
             await self.outbox.add(session, topic=self.activity_topic, event=event)
@@ -156,22 +207,23 @@ class FollowupService:
             return
         outcome = apply_activity(
             status=clock.status,
+            assignment_seq=clock.assignment_seq,
             started_at=clock.started_at,
             due_at=clock.due_at,
             activity_type=activity_type,
             at=at,
             reengage_at=reengage_at,
         )
-        if outcome.status is None:
-            return
-        await store.set_clock_state(
-            session,
-            lead_id=lead_id,
-            status=outcome.status,
-            next_level=None,
-            next_fire_at=None,
-            contacted_at=at if activity_type == "contacted" else None,
-        )
+        if outcome.status is not None:
+            await store.set_clock_state(
+                session,
+                lead_id=lead_id,
+                status=outcome.status,
+                next_level=None,
+                next_fire_at=None,
+                contacted_at=at if activity_type == "contacted" else None,
+            )
+            await store.touch_window(session, lead_id=lead_id, seq=clock.assignment_seq, at=at)
         if outcome.speed_to_lead_seconds is not None:
             self.metrics.speed_to_lead.labels(clock.team_id, clock.tier).observe(
                 outcome.speed_to_lead_seconds
@@ -187,77 +239,151 @@ class FollowupService:
                 reengage_at=outcome.reengage_at,
                 note=note,
             )
+        if outcome.cancel_reengagement:
+            await store.cancel_reengagement(session, lead_id)
+
+    # --- the tick ----------------------------------------------------------------------------
 
     async def tick(self, session: AsyncSession, *, now: datetime, limit: int = 500) -> int:
-        """Fire every due level once: escalation row (unique) + outbox event + advance the clock."""
+        """Fire what is due once: escalations, re-engagements, dead-letters of stale activities.
+
+        Every query is a range scan of a partial index over due rows only, so the cost does not
+        grow with the number of open clocks; rows are claimed FOR UPDATE SKIP LOCKED, so several
+        instances share the work and none fires a level twice.
+        """
         fired = 0
         for clock in await store.claim_due_clocks(session, now=now, limit=limit):
-            assert clock.next_level is not None and clock.next_fire_at is not None
-            chain = [Step(**s) for s in clock.chain]
-            step = next(s for s in chain if s.level == clock.next_level)
-            late = max(0.0, (now - clock.next_fire_at).total_seconds())
-            if await store.record_escalation(
-                session,
+            fired += await self._escalate(session, clock, now=now)
+        fired += await self._reengage(session, now=now, limit=limit)
+        fired += await self._dead_letter_pending(session, now=now, limit=limit)
+        return fired
+
+    async def _escalate(
+        self, session: AsyncSession, clock: store.ClockRow, *, now: datetime
+    ) -> int:
+        assert clock.next_level is not None and clock.next_fire_at is not None
+        chain = [Step(**s) for s in clock.chain]
+        step = next(s for s in chain if s.level == clock.next_level)
+        late = max(0.0, (now - clock.next_fire_at).total_seconds())
+        fired = await store.record_escalation(
+            session,
+            lead_id=clock.lead_id,
+            seq=clock.assignment_seq,
+            level=step.level,
+            action=step.action,
+            team_id=clock.team_id,
+            due_at=clock.due_at,
+            fired_at=now,
+            seconds_late=late,
+        )
+        if fired:
+            data = LeadEscalated(
                 lead_id=clock.lead_id,
-                seq=clock.assignment_seq,
+                assignment_seq=clock.assignment_seq,
                 level=step.level,
                 action=step.action,
+                owner=Person.model_validate(clock.owner),
+                manager=Person.model_validate(clock.manager) if clock.manager else None,
                 team_id=clock.team_id,
                 due_at=clock.due_at,
-                fired_at=now,
-                seconds_late=late,
-            ):
-                data = LeadEscalated(
-                    lead_id=clock.lead_id,
-                    assignment_seq=clock.assignment_seq,
-                    level=step.level,
-                    action=step.action,
-                    owner=Person.model_validate(clock.owner),
-                    manager=Person.model_validate(clock.manager) if clock.manager else None,
-                    team_id=clock.team_id,
-                    due_at=clock.due_at,
-                    seconds_overdue=(now - clock.due_at).total_seconds(),
-                    escalated_at=now,
-                )
-                event = make_event(
-                    type="lead.escalated",
-                    source=EVENT_SOURCE,
-                    subject=clock.lead_id,
-                    data=data,
-                    id=derived_id(clock.lead_id, "escalated", clock.assignment_seq, step.level),
-                    time=now,
-                )
-                await self.outbox.add(session, topic=self.escalated_topic, event=event)
-                self.metrics.escalations.labels(str(step.level), step.action, clock.team_id).inc()
-                self.metrics.escalation_lateness.observe(late)
-                fired += 1
-            nxt = after_firing(clock.due_at, chain, step.level)
-            await store.set_clock_state(
-                session,
-                lead_id=clock.lead_id,
-                status="open" if nxt.next_level is not None else "exhausted",
-                next_level=nxt.next_level,
-                next_fire_at=nxt.next_fire_at,
+                seconds_overdue=(now - clock.due_at).total_seconds(),
+                escalated_at=now,
             )
-        for lead_id, owner, at, note in await store.claim_due_reengagements(
-            session, now=now, limit=limit
-        ):
-            data_r = LeadReengage(
+            event = make_event(
+                type="lead.escalated",
+                source=EVENT_SOURCE,
+                subject=clock.lead_id,
+                data=data,
+                id=derived_id(clock.lead_id, "escalated", clock.assignment_seq, step.level),
+                time=now,
+            )
+            await self.outbox.add(session, topic=self.escalated_topic, event=event)
+            self.metrics.escalations.labels(str(step.level), step.action, clock.team_id).inc()
+            self.metrics.escalation_lateness.observe(late)
+        nxt = after_firing(clock.due_at, chain, step.level)
+        await store.set_clock_state(
+            session,
+            lead_id=clock.lead_id,
+            status="open" if nxt.next_level is not None else "exhausted",
+            next_level=nxt.next_level,
+            next_fire_at=nxt.next_fire_at,
+        )
+        return 1 if fired else 0
+
+    async def _reengage(self, session: AsyncSession, *, now: datetime, limit: int) -> int:
+        due = await store.claim_due_reengagements(session, now=now, limit=limit)
+        for lead_id, owner, at, note in due:
+            data = LeadReengage(
                 lead_id=lead_id, owner=Person.model_validate(owner), reengage_at=at, note=note
             )
-            await self.outbox.add(
-                session,
-                topic=self.escalated_topic,
-                event=make_event(
-                    type="lead.reengage",
-                    source=EVENT_SOURCE,
-                    subject=lead_id,
-                    data=data_r,
-                    id=derived_id(lead_id, "reengage", at.isoformat()),
-                    time=now,
-                ),
+            event = make_event(
+                type="lead.reengage",
+                source=EVENT_SOURCE,
+                subject=lead_id,
+                data=data,
+                id=derived_id(lead_id, "reengage", at.isoformat()),
+                time=now,
             )
-            await store.mark_reengaged(session, [lead_id])
+            await self.outbox.add(session, topic=self.escalated_topic, event=event)
             self.metrics.reengaged.inc()
-            fired += 1
-        return fired
+        if due:
+            await store.mark_reengaged(session, [d[0] for d in due])
+        return len(due)
+
+    async def _dead_letter_pending(
+        self, session: AsyncSession, *, now: datetime, limit: int
+    ) -> int:
+        """Activities whose lead was never assigned within the grace period go to leads.dlq."""
+        stale = await store.claim_stale_pending(
+            session, cutoff=now - self.unknown_lead_grace, limit=limit
+        )
+        for act in stale:
+            await self.outbox.add(session, topic=self.dlq_topic, event=self._dlq_event(act, now))
+            self.metrics.activities_dead_lettered.inc()
+        if stale:
+            await store.mark_dead_lettered(session, [a["activity_id"] for a in stale])
+        return len(stale)
+
+    def _dlq_event(self, act: dict[str, Any], now: datetime) -> CloudEvent:
+        """The activity as a lead.activity CloudEvent plus the error, as extension attributes
+        (the outbox carries no Kafka headers)."""
+        data = LeadActivity(
+            activity_id=act["activity_id"],
+            lead_id=act["lead_id"],
+            type=act["type"],
+            at=act["at"],
+            actor=act["actor"],
+            note=act["note"],
+            reengage_at=act["reengage_at"],
+        )
+        event = make_event(
+            type="lead.activity",
+            source=EVENT_SOURCE,
+            subject=act["lead_id"],
+            data=data,
+            id=derived_id(act["activity_id"], "dead-lettered"),
+            time=now,
+        )
+        grace = int(self.unknown_lead_grace.total_seconds())
+        return CloudEvent.model_validate(
+            {
+                **event.model_dump(),
+                "batonerrorreason": "unknown_lead",
+                "batonerror": f"no lead.assigned for this lead within {grace} s of the activity",
+                "batonoriginalid": act["source_event_id"] or act["activity_id"],
+                "batonrecordedat": act["recorded_at"].isoformat(),
+            }
+        )
+
+    # --- follow-up health --------------------------------------------------------------------
+
+    async def refresh_health(self, session: AsyncSession, *, now: datetime) -> float:
+        """Open clocks and the rolling 7-day completion rate: two index scans, run periodically
+        (never per scrape or per request). Returns the ratio."""
+        self.metrics.open_clocks.set(await store.count_open_clocks(session))
+        touched, total = await store.completion_counts(
+            session, since=now - COMPLETION_WINDOW, until=now
+        )
+        ratio = completion_ratio(touched, total)
+        self.metrics.completion_ratio.set(ratio)
+        return ratio

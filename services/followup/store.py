@@ -124,8 +124,13 @@ async def claim_due_clocks(session: AsyncSession, *, now: datetime, limit: int) 
 
 
 async def next_fire_time(session: AsyncSession) -> datetime | None:
+    """The earliest due time of anything the ticker fires (two partial-index lookups)."""
     value: datetime | None = await session.scalar(
-        text("SELECT min(next_fire_at) FROM followup.clocks WHERE status = 'open'")
+        text(
+            "SELECT least("
+            "(SELECT min(next_fire_at) FROM followup.clocks WHERE status = 'open'), "
+            "(SELECT min(reengage_at) FROM followup.reengagements WHERE status = 'pending'))"
+        )
     )
     return value
 
@@ -184,12 +189,16 @@ async def record_activity(
     note: str | None,
     reengage_at: datetime | None,
     other_owner: bool,
+    pending: bool = False,
+    source_event_id: str | None = None,
 ) -> bool:
+    """Insert once by activity id; False for a repeat. `pending`: no clock for the lead yet."""
     result = await session.execute(
         text(
             "INSERT INTO followup.activities (activity_id, lead_id, type, at, actor, note, "
-            "reengage_at, other_owner) VALUES (:activity_id, :lead_id, :type, :at, :actor, :note, "
-            ":reengage_at, :other_owner) ON CONFLICT DO NOTHING RETURNING 1"
+            "reengage_at, other_owner, state, source_event_id) VALUES (:activity_id, :lead_id, "
+            ":type, :at, :actor, :note, :reengage_at, :other_owner, :state, :source_event_id) "
+            "ON CONFLICT DO NOTHING RETURNING 1"
         ),
         {
             "activity_id": activity_id,
@@ -200,6 +209,8 @@ async def record_activity(
             "note": note,
             "reengage_at": reengage_at,
             "other_owner": other_owner,
+            "state": "pending" if pending else "applied",
+            "source_event_id": source_event_id,
         },
     )
     return result.scalar() is not None
@@ -208,12 +219,125 @@ async def record_activity(
 async def activities_for(session: AsyncSession, lead_id: str) -> list[dict[str, Any]]:
     rows = await session.execute(
         text(
-            "SELECT activity_id, type, at, actor, reengage_at, other_owner "
+            "SELECT activity_id, type, at, actor, note, reengage_at, other_owner, state "
             "FROM followup.activities WHERE lead_id = :lead_id ORDER BY at, activity_id"
         ),
         {"lead_id": lead_id},
     )
     return [dict(r._mapping) for r in rows]
+
+
+async def adopt_activity(session: AsyncSession, *, activity_id: str, owner_id: str | None) -> None:
+    """An earlier-recorded activity now counts for a (new) clock: flag it against that owner."""
+    await session.execute(
+        text(
+            "UPDATE followup.activities SET other_owner = (actor IS DISTINCT FROM :owner), "
+            "state = 'applied' WHERE activity_id = :activity_id"
+        ),
+        {"activity_id": activity_id, "owner": owner_id},
+    )
+
+
+async def mark_pending_applied(session: AsyncSession, lead_id: str) -> None:
+    """The lead is now known: none of its activities waits for an assignment any more."""
+    await session.execute(
+        text(
+            "UPDATE followup.activities SET state = 'applied' "
+            "WHERE lead_id = :lead_id AND state = 'pending'"
+        ),
+        {"lead_id": lead_id},
+    )
+
+
+async def claim_stale_pending(
+    session: AsyncSession, *, cutoff: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Activities still waiting for an assignment recorded before `cutoff` (partial index)."""
+    rows = await session.execute(
+        text(
+            "SELECT activity_id, lead_id::text AS lead_id, type, at, actor, note, reengage_at, "
+            "source_event_id, recorded_at FROM followup.activities "
+            "WHERE state = 'pending' AND recorded_at <= :cutoff ORDER BY recorded_at "
+            "LIMIT :limit FOR UPDATE SKIP LOCKED"
+        ),
+        {"cutoff": cutoff, "limit": limit},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def mark_dead_lettered(session: AsyncSession, activity_ids: list[str]) -> None:
+    await session.execute(
+        text(
+            "UPDATE followup.activities SET state = 'dead_lettered' WHERE activity_id = ANY(:ids)"
+        ),
+        {"ids": activity_ids},
+    )
+
+
+async def open_window(session: AsyncSession, c: ClockRow) -> None:
+    """History row for this assignment's window (completion rate); replays change nothing."""
+    await session.execute(
+        text(
+            "INSERT INTO followup.windows (lead_id, assignment_seq, team_id, tier, started_at, "
+            "due_at) VALUES (:lead_id, :seq, :team_id, :tier, :started_at, :due_at) "
+            "ON CONFLICT DO NOTHING"
+        ),
+        {
+            "lead_id": c.lead_id,
+            "seq": c.assignment_seq,
+            "team_id": c.team_id,
+            "tier": c.tier,
+            "started_at": c.started_at,
+            "due_at": c.due_at,
+        },
+    )
+
+
+async def touch_window(session: AsyncSession, *, lead_id: str, seq: int, at: datetime) -> None:
+    await session.execute(
+        text(
+            "UPDATE followup.windows SET touched_at = :at WHERE lead_id = :lead_id "
+            "AND assignment_seq = :seq AND touched_at IS NULL"
+        ),
+        {"lead_id": lead_id, "seq": seq, "at": at},
+    )
+
+
+async def windows_for(session: AsyncSession, lead_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text(
+            "SELECT assignment_seq, team_id, tier, started_at, due_at, touched_at "
+            "FROM followup.windows WHERE lead_id = :lead_id ORDER BY assignment_seq"
+        ),
+        {"lead_id": lead_id},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def completion_counts(
+    session: AsyncSession, *, since: datetime, until: datetime
+) -> tuple[int, int]:
+    """(touched in time, all) over windows whose deadline fell in [since, until]."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE touched_at <= due_at), count(*) "
+                "FROM followup.windows WHERE due_at >= :since AND due_at <= :until"
+            ),
+            {"since": since, "until": until},
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def cancel_reengagement(session: AsyncSession, lead_id: str) -> None:
+    await session.execute(
+        text(
+            "UPDATE followup.reengagements SET status = 'cancelled' "
+            "WHERE lead_id = :lead_id AND status = 'pending'"
+        ),
+        {"lead_id": lead_id},
+    )
 
 
 async def upsert_reengagement(
@@ -256,12 +380,16 @@ async def claim_due_reengagements(
 
 async def mark_reengaged(session: AsyncSession, lead_ids: list[str]) -> None:
     await session.execute(
-        text("UPDATE followup.reengagements SET status = 'sent' WHERE lead_id::text = ANY(:ids)"),
+        text(
+            "UPDATE followup.reengagements SET status = 'sent' "
+            "WHERE lead_id = ANY(CAST(:ids AS uuid[]))"
+        ),
         {"ids": lead_ids},
     )
 
 
 async def count_open_clocks(session: AsyncSession) -> int:
+    """Counted on the partial index (index-only when the visibility map allows)."""
     return int(
         await session.scalar(text("SELECT count(*) FROM followup.clocks WHERE status = 'open'"))
         or 0

@@ -21,27 +21,38 @@ log = get_logger(__name__)
 
 
 class Ticker:
-    def __init__(self, *, runtime: Runtime, service: FollowupService, max_sleep: float) -> None:
+    def __init__(
+        self,
+        *,
+        runtime: Runtime,
+        service: FollowupService,
+        max_sleep: float,
+        health_interval: float = 30.0,
+    ) -> None:
         self.runtime = runtime
         self.service = service
         self.max_sleep = max_sleep
+        self.health_interval = health_interval
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._last_gauge = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
 
     def wake(self) -> None:
         """A clock with an earlier deadline may have appeared: recompute the sleep."""
         self._wake.set()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="followup-ticker")
+        self._tasks = [
+            asyncio.create_task(self._run(), name="followup-ticker"),
+            asyncio.create_task(self._health(), name="followup-health"),
+        ]
 
     async def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        if self._task:
-            await self._task
+        for task in self._tasks:
+            await task
+        self._tasks = []
 
     async def tick_once(self, now: datetime | None = None) -> int:
         async with self.runtime.sessions() as session, session.begin():
@@ -50,13 +61,24 @@ class Ticker:
             self.runtime.relay.wake()
         return fired
 
+    async def refresh_health(self, now: datetime | None = None) -> float:
+        async with self.runtime.sessions() as session:
+            return await self.service.refresh_health(session, now=now or utcnow())
+
+    async def _health(self) -> None:
+        """Gauges from periodic queries in their own loop, so they never delay a firing."""
+        while not self._stopping.is_set():
+            try:
+                await self.refresh_health()
+            except Exception as exc:
+                level = "warning" if is_transient(exc) else "error"
+                getattr(log, level)("ticker.health_failed", error=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.health_interval)
+
     async def _sleep_for(self) -> float:
         async with self.runtime.sessions() as session:
             nxt = await store.next_fire_time(session)
-            loop_now = asyncio.get_running_loop().time()
-            if loop_now - self._last_gauge > 10:
-                self.service.metrics.open_clocks.set(await store.count_open_clocks(session))
-                self._last_gauge = loop_now
         if nxt is None:
             return self.max_sleep
         return max(0.0, min(self.max_sleep, (nxt - utcnow()).total_seconds()))

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from services.intake.domain.errors import BodyTooLarge, IntakeError, Unavailable
 from services.intake.metrics import IntakeMetrics
-from services.intake.service import IntakeService, WebhookRequest
+from services.intake.service import Accepted, IntakeService, WebhookRequest
 from shared.events import utcnow
 from shared.runtime import Runtime
 
 router = APIRouter()
+RETRY_AFTER_SECONDS = 5
 
 
 class AcceptedBody(BaseModel):
@@ -58,44 +61,65 @@ async def receive_webhook(
     request: Request, source: Annotated[str, Path(max_length=64)]
 ) -> JSONResponse:
     """Accept one lead; 202 only once it is durable (lead row + outbox event committed)."""
-    runtime: Runtime = request.app.state.runtime
     service: IntakeService = request.app.state.intake
     metrics: IntakeMetrics = request.app.state.intake_metrics
-    label = source if runtime_source_known(service, source) else "unknown"
+    label = source if service.policy.source(source) is not None else "unknown"
+    started = time.perf_counter()
+    status = "500"
     try:
-        src = service.source(source)
-        service.check_before_body(src, request.headers)
-        body = await _read_body(request, service.max_body_bytes)
-        req = WebhookRequest(
-            source=source,
-            headers=request.headers,
-            body=body,
-            content_type=request.headers.get("content-type"),
-            method=request.method,
-            url=str(request.url),
-        )
-        try:
-            async with runtime.sessions() as session, session.begin():
-                accepted = await service.accept(session, req=req, now=utcnow())
-        except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
-            raise Unavailable("the lead could not be stored; retry later", retry_after=5) from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise Unavailable(
-                    "the lead could not be stored; retry later", retry_after=5
-                ) from exc
-            raise
+        accepted = await _receive(request, source, service)
+        status = "202"
     except IntakeError as exc:
-        metrics.webhooks.labels(label, str(exc.status)).inc()
+        status = str(exc.status)
         raise
+    finally:
+        metrics.webhooks.labels(label, status).inc()
+        metrics.request_seconds.labels(label).observe(time.perf_counter() - started)
     if accepted.spam:
         metrics.spam.labels(label).inc()
     elif not accepted.duplicate:
-        runtime.relay.wake()
+        request.app.state.runtime.relay.wake()
         metrics.leads_accepted.labels(label, accepted.channel).inc()
-    metrics.webhooks.labels(label, "202").inc()
     return JSONResponse({"lead_id": accepted.lead_id, "status": "accepted"}, status_code=202)
 
 
-def runtime_source_known(service: IntakeService, name: str) -> bool:
-    return service.policy.source(name) is not None
+async def _receive(request: Request, source: str, service: IntakeService) -> Accepted:
+    runtime: Runtime = request.app.state.runtime
+    src = service.source(source)
+    service.check_before_body(src, request.headers)
+    body = await _read_body(request, service.max_body_bytes)
+    req = WebhookRequest(
+        source=source,
+        headers=request.headers,
+        body=body,
+        content_type=request.headers.get("content-type"),
+        method=request.method,
+        url=str(request.url),
+    )
+    try:
+        async with runtime.sessions() as session, session.begin():
+            return await service.accept(session, req=req, now=utcnow())
+    except Exception as exc:
+        if is_outage(exc):
+            raise Unavailable(
+                "the lead could not be stored; retry later", retry_after=RETRY_AFTER_SECONDS
+            ) from exc
+        raise
+
+
+# SQLSTATE classes that mean "the database cannot take writes right now", not "bad data":
+# 08 connection exception, 53 insufficient resources, 57 operator intervention (shutdown).
+_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when PostgreSQL could not make the lead durable (answer 503, the sender retries)."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        return isinstance(code, str) and code[:2] in _OUTAGE_SQLSTATE_CLASSES
+    return False

@@ -1,8 +1,14 @@
-"""Intake's own metrics (registry injected; sources are bounded by the policy file)."""
+"""Intake's own metrics (registry injected; sources are bounded by the policy file).
+
+The `source` label is a configured source name or `unknown` (a 404), never the raw path
+segment, so a scanner cannot grow the series count.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from shared.metrics import LATENCY_BUCKETS
 
 
 class IntakeMetrics:
@@ -23,5 +29,13 @@ class IntakeMetrics:
             "baton_webhooks_spam_total",
             "Browser-posted forms dropped because the honeypot field was filled.",
             ["source"],
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "baton_intake_request_seconds",
+            "Webhook handling time by source, from the request to the 202 (or the error); "
+            "includes reading the body and the commit that makes the lead durable.",
+            ["source"],
+            buckets=LATENCY_BUCKETS,
             registry=registry,
         )

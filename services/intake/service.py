@@ -30,6 +30,7 @@ from services.intake.domain.mapping import honeypot_filled, map_payload
 from services.intake.domain.parsing import parse_body
 from services.intake.domain.ratelimit import TokenBucket, retry_after_seconds
 from services.intake.domain.signatures import (
+    decode_standard_webhooks_secret,
     verify_hubspot_v3,
     verify_standard_webhooks,
     verify_typeform,
@@ -44,10 +45,14 @@ EVENT_SOURCE = "/baton/intake"
 def load_secrets(policy: Policy, env: Mapping[str, str] | None = None) -> dict[str, list[str]]:
     """Resolve every signed source's secrets at start-up; a missing one stops the service.
 
-    An env var or file may hold several whitespace-separated secrets (key rotation).
+    An env var or file may hold several whitespace-separated secrets (key rotation: add the
+    new one, move senders over, then drop the old one). Standard Webhooks secrets must be
+    `whsec_<base64>`: a secret that cannot be decoded is refused here, not at the first request.
+    Errors name the policy field and the variable or file, never a secret.
     """
     env = os.environ if env is None else env
     out: dict[str, list[str]] = {}
+    errors: list[str] = []
     for i, src in enumerate(policy.sources):
         auth = src.auth
         if auth.scheme == "none":
@@ -58,13 +63,31 @@ def load_secrets(policy: Policy, env: Mapping[str, str] | None = None) -> dict[s
             raw = env.get(auth.secret_env)
             where += f".secret_env ({auth.secret_env})"
         elif auth.secret_file:
-            path = Path(auth.secret_file)
-            raw = path.read_text() if path.is_file() else None
-            where += ".secret_file"
+            where += f".secret_file ({auth.secret_file})"
+            try:
+                raw = Path(auth.secret_file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                errors.append(
+                    f"{where}: cannot read the secret file for source {src.name!r}: "
+                    f"{type(exc).__name__}"
+                )
+                continue
         secrets = (raw or "").split()
         if not secrets:
-            raise PolicyError(f"{where}: no secret configured for source {src.name!r}")
+            errors.append(f"{where}: no secret configured for source {src.name!r}")
+            continue
+        if auth.scheme == "standard-webhooks":
+            for n, secret in enumerate(secrets):
+                try:
+                    decode_standard_webhooks_secret(secret)
+                except ValueError as exc:
+                    errors.append(
+                        f"{where}: secret #{n + 1} for source {src.name!r} is not a "
+                        f"whsec_<base64> secret ({exc})"
+                    )
         out[src.name] = secrets
+    if errors:
+        raise PolicyError(errors)
     return out
 
 

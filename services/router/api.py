@@ -31,6 +31,12 @@ class LeadNotFound(DomainError):
     title = "Lead not found"
 
 
+def _field_error(error: str) -> dict[str, str]:
+    """ "teams[0].reps[1].timezone: unknown time zone" -> {name, message} for problem+json."""
+    name, sep, message = error.partition(": ")
+    return {"name": name, "message": message} if sep else {"name": "policy", "message": error}
+
+
 def reload_policy(request: Request) -> dict[str, str]:
     holder: PolicyHolder = request.app.state.policy
     metrics: RouterMetrics = request.app.state.router_metrics
@@ -38,12 +44,18 @@ def reload_policy(request: Request) -> dict[str, str]:
         policy = load_policy(request.app.state.policy_path)
     except PolicyError as exc:
         metrics.policy_reloads.labels("invalid").inc()
-        raise InvalidPolicy(str(exc)) from exc
+        raise InvalidPolicy(
+            f"the policy file was not loaded; version {holder.policy.version_id} stays live: {exc}",
+            fields=[_field_error(e) for e in exc.errors],
+        ) from exc
     previous = holder.policy.version_id
     holder.policy = policy  # atomic swap: in-flight decisions keep the object they started with
     holder.history.append(policy.version_id)
     metrics.policy_reloads.labels("ok").inc()
     metrics.policy_info.set(time.time())
+    wake = getattr(request.app.state, "gauges_wake", None)
+    if wake is not None:
+        wake.set()  # eligible-reps gauges follow the new teams at once
     return {"previous_version": previous, "version": policy.version_id, "label": policy.label}
 
 

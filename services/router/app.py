@@ -16,6 +16,7 @@ from services.router.api import reload_policy, router
 from services.router.metrics import RouterMetrics
 from services.router.service import PolicyHolder, RouterService
 from shared.auth import parse_tokens
+from shared.events import utcnow
 from shared.http import DomainError, install_error_handlers, install_metrics_middleware, ops_router
 from shared.logs import get_logger
 from shared.policy import load_policy
@@ -23,6 +24,7 @@ from shared.runtime import Runtime
 from shared.settings import Settings
 
 log = get_logger(__name__)
+GAUGE_REFRESH_SECONDS = 15.0
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -46,10 +48,25 @@ def create_app(settings: Settings) -> FastAPI:
         fn=handlers.build(service),
     )
 
+    async def refresh_gauges(wake: asyncio.Event) -> None:
+        """Eligibility changes with the clock (working hours, out of office) and on reload."""
+        while True:
+            try:
+                async with runtime.sessions() as session:
+                    await service.refresh_team_gauges(session, now=utcnow())
+            except Exception as exc:  # a database blip must not end the loop
+                log.warning("router.gauges_failed", error=type(exc).__name__)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=GAUGE_REFRESH_SECONDS)
+            wake.clear()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        app.state.gauges_wake = wake
+        gauges = asyncio.create_task(refresh_gauges(wake), name="router-gauges")
 
         def on_hup() -> None:
             try:
@@ -65,6 +82,10 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             with suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGHUP)
+            gauges.cancel()
+            with suppress(asyncio.CancelledError):
+                await gauges
+            app.state.gauges_wake = None
             await runtime.stop()
 
     app = FastAPI(title="Baton router", version="0.1.0", lifespan=lifespan)

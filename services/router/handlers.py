@@ -35,8 +35,9 @@ def build(service: RouterService) -> EventFn:
                 session,
                 lead_id=act.lead_id,
                 expected_seq=None,
-                reason="rejected by owner",
+                reason=f"rejected by owner: {act.reason}" if act.reason else "rejected by owner",
                 now=utcnow(),
+                actor=act.actor,
             )
         elif act.type in CLOSING:
             await service.close(session, lead_id=act.lead_id, status=CLOSING[act.type], at=act.at)

@@ -1,4 +1,6 @@
-"""Router metrics (registry injected): decisions by outcome/team/tier and assignment latency."""
+"""Router metrics (registry injected): decisions by outcome/team/tier, scoring, assignment
+latency, and the eligible reps per team an alert watches (a team with none strands its leads).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +8,41 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shared.metrics import LATENCY_BUCKETS
 
+# received -> assigned includes Kafka and the outbox hops, so it reaches into seconds.
+ASSIGNMENT_BUCKETS = (*LATENCY_BUCKETS, 30.0, 60.0, 300.0)
+
 
 class RouterMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.decisions = Counter(
             "baton_routing_decisions_total",
-            "Routing decisions by outcome (assigned, reassigned, merged, disqualified, unassigned).",
+            "Routing decisions by outcome (assigned, reassigned, merged, disqualified, "
+            "unassigned, reassign_failed), team and tier.",
             ["outcome", "team", "tier"],
+            registry=registry,
+        )
+        self.scored = Counter(
+            "baton_leads_scored_total",
+            "Leads scored against the qualification definition, by resulting team and tier.",
+            ["team", "tier"],
             registry=registry,
         )
         self.assignment_latency = Histogram(
             "baton_assignment_latency_seconds",
-            "Time from intake receiving a lead to the router assigning it.",
-            buckets=LATENCY_BUCKETS,
+            "Time from intake receiving a lead to the router assigning it (first assignment).",
+            buckets=ASSIGNMENT_BUCKETS,
+            registry=registry,
+        )
+        self.eligible_reps = Gauge(
+            "baton_team_eligible_reps",
+            "Reps of a team who can take a new lead (active, not out of office, under capacity).",
+            ["team"],
+            registry=registry,
+        )
+        self.on_duty_reps = Gauge(
+            "baton_team_on_duty_reps",
+            "Eligible reps of a team who are inside their working hours right now.",
+            ["team"],
             registry=registry,
         )
         self.policy_reloads = Counter(

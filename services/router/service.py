@@ -3,10 +3,15 @@
 The decision itself is pure (domain.decision.decide); this layer loads what it needs, holds
 the assignment lock, and writes the lead, assignment, rep state, audit trace and outbox event
 in the caller's transaction.
+
+One policy object is captured at the start of each call and threaded through everything it
+writes, so a reload landing mid-decision never mixes two versions in one decision: the
+decision row, the assignment and the event all carry the version that decided.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,8 +19,17 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router import store
-from services.router.domain.decision import Assigned, Disqualified, Merged, Unassigned, decide
+from services.router.domain.assignment import RepState, eligible, state_of
+from services.router.domain.decision import (
+    NO_ACCOUNT_EMAIL_KINDS,
+    Assigned,
+    Disqualified,
+    Merged,
+    Unassigned,
+    decide,
+)
 from services.router.domain.facts import flatten_lead
+from services.router.domain.scoring import QualificationResult
 from services.router.metrics import RouterMetrics
 from shared.db import Outbox
 from shared.events import (
@@ -25,8 +39,10 @@ from shared.events import (
     LeadDisqualified,
     LeadMerged,
     Person,
+    RepConsidered,
     RoutingReason,
     RuleScore,
+    RuleTried,
     Sla,
     TeamRef,
     derived_id,
@@ -47,6 +63,47 @@ class PolicyHolder:
     history: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class AccountMatch:
+    """The account a business domain matched: from the policy, or learned from a first lead."""
+
+    domain: str
+    name: str | None
+    owner_id: str
+    source: str  # "policy" | "history"
+
+
+def _breakdown(q: QualificationResult) -> list[RuleScore]:
+    return [
+        RuleScore(
+            rule_id=r.rule_id,
+            category=r.category,
+            points=r.points,
+            matched=r.matched,
+            reason=r.reason,
+        )
+        for r in q.breakdown
+    ]
+
+
+def _person(policy: Policy, rep_id: str | None) -> Person | None:
+    found = policy.rep(rep_id) if rep_id else None
+    if found is None:
+        return None
+    rep = found[1]
+    return Person(id=rep.id, name=rep.name, email=rep.email)
+
+
+def business_domain(lead: Lead) -> str | None:
+    """The company domain to match accounts on; free-mail and disposable domains never match."""
+    contact = lead.contact
+    if not contact.company_domain or contact.email_kind in NO_ACCOUNT_EMAIL_KINDS:
+        return None
+    if contact.email_kind is None and contact.email:
+        return None  # an address intake could not classify: do not guess
+    return contact.company_domain.strip().lower() or None
+
+
 @dataclass
 class RouterService:
     holder: PolicyHolder
@@ -58,24 +115,32 @@ class RouterService:
     def policy(self) -> Policy:
         return self.holder.policy
 
+    # --- lead.received ---------------------------------------------------------------------
+
     async def on_received(self, session: AsyncSession, *, lead: Lead, now: datetime) -> str:
+        """Merge, disqualify, assign or leave unassigned; returns the outcome.
+
+        Safe under redelivery and concurrent delivery to several instances: the lead row is
+        checked again under the assignment lock, so the second delivery finds it and does
+        nothing ("duplicate").
+        """
         policy = self.policy  # one policy for the whole decision, even if a reload lands now
         if await store.get_lead(session, lead.lead_id) is not None:
             return "duplicate"
+        await store.lock_assignments(session)
+        if await store.get_lead(session, lead.lead_id) is not None:
+            return "duplicate"  # a concurrent delivery decided while we waited for the lock
         facts = flatten_lead(lead.model_dump(mode="json"))
         email, phone = lead.contact.email, lead.contact.phone
-        domain = lead.contact.company_domain if lead.contact.email_kind == "business" else None
-        await store.lock_assignments(session)
+        domain = business_domain(lead)
         open_lead = await store.find_open_lead(session, email=email, phone=phone, now=now)
-        account_owner = None
-        if domain:
-            known = policy.account_for_domain(domain)
-            account_owner = known.owner if known else await store.account_owner(session, domain)
+        account = await self._account(session, policy, domain)
+        states = await store.rep_states(session)
         decision = decide(
             facts=facts,
             policy=policy,
-            states=await store.rep_states(session),
-            account_owner_id=account_owner,
+            states=states,
+            account_owner_id=account.owner_id if account else None,
             open_lead=open_lead,
             now=now,
         )
@@ -98,33 +163,34 @@ class RouterService:
             "open_until": None,
         }
         if isinstance(decision, Merged):
+            base.update(merged_into=decision.into_lead_id, owner_id=decision.owner_id)
             await store.insert_lead(session, **base, status="merged")
-            owner = self._person(decision.owner_id)
             data = LeadMerged(
                 lead_id=lead.lead_id,
                 into_lead_id=decision.into_lead_id,
-                owner=owner,
+                owner=_person(policy, decision.owner_id),
                 touch=lead,
                 policy_version=policy.version_id,
             )
             await self._emit(
                 session, "lead.merged", lead.lead_id, data, derived_id(lead.lead_id, "merged"), now
             )
-            await self._trace(session, lead.lead_id, "merged", now, [decision.reason])
-            self.metrics.decisions.labels("merged", "none", "none").inc()
+            await self._trace(
+                session,
+                policy,
+                lead.lead_id,
+                "merged",
+                now,
+                decision.explanation,
+                into_lead_id=decision.into_lead_id,
+                owner_id=decision.owner_id,
+            )
+            team = (open_lead.team_id if open_lead else None) or "none"
+            self.metrics.decisions.labels("merged", team, "none").inc()
             return "merged"
         q = decision.qualification
         base.update(score=q.score, tier=q.tier, stage=q.stage)
-        breakdown = [
-            RuleScore(
-                rule_id=r.rule_id,
-                category=r.category,
-                points=r.points,
-                matched=r.matched,
-                reason=r.reason,
-            )
-            for r in q.breakdown
-        ]
+        breakdown = _breakdown(q)
         if isinstance(decision, Disqualified):
             await store.insert_lead(session, **base, status="disqualified")
             data_d = LeadDisqualified(
@@ -144,16 +210,44 @@ class RouterService:
                 derived_id(lead.lead_id, "disqualified"),
                 now,
             )
-            await self._trace(session, lead.lead_id, "disqualified", now, decision.explanation)
+            await self._trace(
+                session,
+                policy,
+                lead.lead_id,
+                "disqualified",
+                now,
+                decision.explanation,
+                rule_id=decision.rule_id,
+                reason=decision.reason,
+                score=q.score,
+                tier=q.tier,
+            )
+            self.metrics.scored.labels("none", q.tier).inc()
             self.metrics.decisions.labels("disqualified", "none", q.tier).inc()
             return "disqualified"
         if isinstance(decision, Unassigned):
+            # Nothing is published: no one can act on it. It is visible instead as a decision
+            # row (GET /v1/leads/{id}/decisions), the unassigned counter, an error log line and
+            # the eligible-reps gauge at 0 that explains it.
             await store.insert_lead(session, **base, status="unassigned")
-            await self._trace(session, lead.lead_id, "unassigned", now, decision.explanation)
-            self.metrics.decisions.labels(
-                "unassigned", decision.choice.team_id or "none", q.tier
-            ).inc()
+            await self._trace(
+                session,
+                policy,
+                lead.lead_id,
+                "unassigned",
+                now,
+                decision.explanation,
+                rule_id=decision.rule_id,
+                reason=decision.reason,
+                considered=[c._asdict() for c in decision.choice.considered],
+                score=q.score,
+                tier=q.tier,
+            )
+            team_label = self._rule_team(policy, decision.rule_id) or "none"
+            self.metrics.scored.labels(team_label, q.tier).inc()
+            self.metrics.decisions.labels("unassigned", team_label, q.tier).inc()
             log.error("router.no_eligible_rep", lead_id=lead.lead_id, rule=decision.rule_id)
+            self.update_team_gauges(policy, states, now)
             return "unassigned"
         assert isinstance(decision, Assigned)
         owner_id, team_id = decision.owner_id, decision.choice.team_id or ""
@@ -173,29 +267,186 @@ class RouterService:
             await store.claim_account(
                 session, domain=domain, owner_id=owner_id, lead_id=lead.lead_id
             )
-        account_ref = AccountRef(domain=domain, owner_id=account_owner) if domain else None
-        earlier = [
-            x
-            for x in await store.earlier_leads(session, email=email, domain=domain)
-            if x != lead.lead_id
-        ]
+        earlier = await store.earlier_leads(
+            session, email=email, phone=phone, domain=domain, exclude=lead.lead_id
+        )
         await self._assign(
             session,
+            policy,
             lead=lead,
             decision=decision,
             seq=1,
             now=now,
             breakdown=breakdown,
-            account=account_ref,
+            account=self._account_ref(policy, account),
             earlier=earlier,
             previous=None,
             reason=None,
         )
+        self.metrics.scored.labels(team_id, q.tier).inc()
+        self.metrics.assignment_latency.observe(max(0.0, (now - lead.received_at).total_seconds()))
+        self.update_team_gauges(policy, await store.rep_states(session), now)
         return "assigned"
+
+    # --- reassignment and closing ----------------------------------------------------------
+
+    async def reassign(
+        self,
+        session: AsyncSession,
+        *,
+        lead_id: str,
+        expected_seq: int | None,
+        reason: str,
+        now: datetime,
+        actor: str | None = None,
+    ) -> bool:
+        """Give an assigned lead to another eligible rep with a fresh SLA (seq + 1).
+
+        ``expected_seq`` (from an escalation) must be the lead's current assignment, else the
+        escalation is stale and ignored. ``actor`` (from a rejection) must be the current owner
+        when it names one of the policy's reps, so a late rejection by an earlier owner does
+        not take the lead away from the rep who has it now.
+        """
+        policy = self.policy
+        await store.lock_assignments(session)
+        row = await store.get_lead(session, lead_id, lock=True)
+        if row is None or row.status != "assigned" or row.owner_id is None:
+            return False
+        if expected_seq is not None and row.assignment_seq != expected_seq:
+            log.info("router.reassign_stale", lead_id=lead_id, seq=expected_seq)
+            return False  # a stale escalation: the lead moved on already
+        if actor is not None and actor != row.owner_id and policy.rep(actor) is not None:
+            log.info("router.reject_not_owner", lead_id=lead_id, actor=actor)
+            return False
+        lead = Lead.model_validate(row.lead)
+        domain = business_domain(lead)
+        account = await self._account(session, policy, domain)
+        states = await store.rep_states(session)
+        decision = decide(
+            facts=flatten_lead(row.lead),
+            policy=policy,
+            states=states,
+            account_owner_id=None,  # the account owner may be the one who let it lapse
+            open_lead=None,
+            now=now,
+            exclude=frozenset({row.owner_id}),
+        )
+        if not isinstance(decision, Assigned):
+            log.warning("router.reassign_impossible", lead_id=lead_id, reason=reason)
+            self.metrics.decisions.labels("reassign_failed", row.team_id or "none", "none").inc()
+            await self._trace(
+                session,
+                policy,
+                lead_id,
+                "reassign_failed",
+                now,
+                decision.explanation,
+                reason=reason,
+                owner_id=row.owner_id,
+                seq=row.assignment_seq,
+            )
+            return False
+        seq = row.assignment_seq + 1
+        await store.add_open_leads(session, row.owner_id, -1)
+        await store.update_owner(
+            session,
+            lead_id=lead_id,
+            owner_id=decision.owner_id,
+            team_id=decision.choice.team_id or "",
+            seq=seq,
+        )
+        earlier = await store.earlier_leads(
+            session,
+            email=lead.contact.email,
+            phone=lead.contact.phone,
+            domain=domain,
+            exclude=lead_id,
+        )
+        await self._assign(
+            session,
+            policy,
+            lead=lead,
+            decision=decision,
+            seq=seq,
+            now=now,
+            breakdown=_breakdown(decision.qualification),
+            account=self._account_ref(policy, account),
+            earlier=earlier,
+            previous=row.owner_id,
+            reason=reason,
+        )
+        self.update_team_gauges(policy, await store.rep_states(session), now)
+        return True
+
+    async def close(
+        self, session: AsyncSession, *, lead_id: str, status: str, at: datetime
+    ) -> None:
+        """An outcome activity ends the lead: it no longer counts against its owner's capacity."""
+        row = await store.get_lead(session, lead_id, lock=True)
+        if row is None or row.status != "assigned" or row.closed_at is not None:
+            return
+        await store.close_lead(session, lead_id=lead_id, status=status, at=at)
+        if row.owner_id:
+            await store.add_open_leads(session, row.owner_id, -1)
+
+    # --- gauges ------------------------------------------------------------------------------
+
+    def update_team_gauges(
+        self, policy: Policy, states: Mapping[str, RepState], now: datetime
+    ) -> None:
+        """Eligible reps per team (active, present, under capacity) and those on duty now."""
+        for team in policy.teams:
+            able = on_duty = 0
+            for rep in team.reps:
+                ok, _ = eligible(rep, state_of(rep.id, states), now, False)
+                if ok:
+                    able += 1
+                    if rep.schedule().is_working_time(now):
+                        on_duty += 1
+            self.metrics.eligible_reps.labels(team.id).set(able)
+            self.metrics.on_duty_reps.labels(team.id).set(on_duty)
+
+    async def refresh_team_gauges(self, session: AsyncSession, *, now: datetime) -> None:
+        """Recompute the gauges from the stored rep state (periodically and after a reload)."""
+        policy = self.policy
+        self.metrics.eligible_reps.clear()  # teams removed by a reload disappear
+        self.metrics.on_duty_reps.clear()
+        self.update_team_gauges(policy, await store.rep_states(session), now)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    async def _account(
+        self, session: AsyncSession, policy: Policy, domain: str | None
+    ) -> AccountMatch | None:
+        if not domain:
+            return None
+        known = policy.account_for_domain(domain)
+        if known is not None:
+            return AccountMatch(known.domain, known.name, known.owner, "policy")
+        owner = await store.account_owner(session, domain)
+        if owner is None or policy.rep(owner) is None:
+            return None  # a learned owner who left the policy no longer owns the account
+        return AccountMatch(domain, None, owner, "history")
+
+    @staticmethod
+    def _account_ref(policy: Policy, account: AccountMatch | None) -> AccountRef | None:
+        if account is None:
+            return None
+        return AccountRef(
+            domain=account.domain,
+            name=account.name,
+            owner_id=account.owner_id,
+            owner=_person(policy, account.owner_id),
+        )
+
+    @staticmethod
+    def _rule_team(policy: Policy, rule_id: str) -> str | None:
+        return next((r.team for r in policy.rules if r.id == rule_id), None)
 
     async def _assign(
         self,
         session: AsyncSession,
+        policy: Policy,
         *,
         lead: Lead,
         decision: Assigned,
@@ -207,7 +458,6 @@ class RouterService:
         previous: str | None,
         reason: str | None,
     ) -> None:
-        policy = self.policy
         owner_id, team_id = decision.owner_id, decision.choice.team_id or ""
         await store.insert_assignment(
             session,
@@ -216,7 +466,7 @@ class RouterService:
             owner_id=owner_id,
             team_id=team_id,
             rule_id=decision.rule_id,
-            strategy=decision.strategy,
+            strategy=decision.choice.strategy,
             reason=decision.choice.reason,
             previous_owner_id=previous,
             assigned_at=now,
@@ -231,6 +481,10 @@ class RouterService:
         rep = found[1]
         manager_email = team.manager_email_for(rep)
         q = decision.qualification
+        considered = [
+            RepConsidered(rep_id=c.rep_id, eligible=c.eligible, reason=c.reason)
+            for c in decision.choice.considered
+        ]
         data = LeadAssigned(
             lead_id=lead.lead_id,
             assignment_seq=seq,
@@ -248,7 +502,7 @@ class RouterService:
             framework=q.framework,
             routing=RoutingReason(
                 rule_id=decision.rule_id,
-                strategy=decision.strategy,
+                strategy=decision.choice.strategy,
                 reason=decision.choice.reason,
                 fallback_used=decision.choice.fallback_used,
             ),
@@ -262,9 +516,14 @@ class RouterService:
             lead=lead,
             account=account,
             earlier_leads=earlier,
-            previous_owner=self._person(previous),
+            previous_owner=_person(policy, previous),
             reason=reason,
             policy_version=policy.version_id,
+            rules_tried=[
+                RuleTried(rule_id=t.rule_id, matched=t.matched, reason=t.reason)
+                for t in decision.rule_trace
+            ],
+            considered=considered,
         )
         await self._emit(
             session,
@@ -276,99 +535,26 @@ class RouterService:
         )
         await self._trace(
             session,
+            policy,
             lead.lead_id,
             "assigned" if seq == 1 else "reassigned",
             now,
             decision.explanation,
             owner_id=owner_id,
+            team_id=team_id,
             seq=seq,
+            rule_id=decision.rule_id,
+            strategy=decision.choice.strategy,
+            previous_owner_id=previous,
+            reason=reason,
+            score=q.score,
+            tier=q.tier,
+            due_at=decision.due_at.isoformat(),
+            considered=[c.model_dump() for c in considered],
         )
         self.metrics.decisions.labels(
             "assigned" if seq == 1 else "reassigned", team_id, q.tier
         ).inc()
-        self.metrics.assignment_latency.observe(max(0.0, (now - lead.received_at).total_seconds()))
-
-    async def reassign(
-        self,
-        session: AsyncSession,
-        *,
-        lead_id: str,
-        expected_seq: int | None,
-        reason: str,
-        now: datetime,
-    ) -> bool:
-        """Give an assigned lead to another eligible rep with a fresh SLA (seq + 1)."""
-        policy = self.policy
-        await store.lock_assignments(session)
-        row = await store.get_lead(session, lead_id, lock=True)
-        if row is None or row.status != "assigned" or row.owner_id is None:
-            return False
-        if expected_seq is not None and row.assignment_seq != expected_seq:
-            return False  # a stale escalation: the lead moved on already
-        lead = Lead.model_validate(row.lead)
-        decision = decide(
-            facts=flatten_lead(row.lead),
-            policy=policy,
-            states=await store.rep_states(session),
-            account_owner_id=None,
-            open_lead=None,
-            now=now,
-            exclude=frozenset({row.owner_id}),
-        )
-        if not isinstance(decision, Assigned):
-            log.warning("router.reassign_impossible", lead_id=lead_id, reason=reason)
-            self.metrics.decisions.labels("reassign_failed", row.team_id or "none", "none").inc()
-            return False
-        seq = row.assignment_seq + 1
-        await store.add_open_leads(session, row.owner_id, -1)
-        await store.update_owner(
-            session,
-            lead_id=lead_id,
-            owner_id=decision.owner_id,
-            team_id=decision.choice.team_id or "",
-            seq=seq,
-        )
-        breakdown = [
-            RuleScore(
-                rule_id=r.rule_id,
-                category=r.category,
-                points=r.points,
-                matched=r.matched,
-                reason=r.reason,
-            )
-            for r in decision.qualification.breakdown
-        ]
-        await self._assign(
-            session,
-            lead=lead,
-            decision=decision,
-            seq=seq,
-            now=now,
-            breakdown=breakdown,
-            account=None,
-            earlier=[],
-            previous=row.owner_id,
-            reason=reason,
-        )
-        return True
-
-    async def close(
-        self, session: AsyncSession, *, lead_id: str, status: str, at: datetime
-    ) -> None:
-        """An outcome activity ends the lead: it no longer counts against its owner's capacity."""
-        row = await store.get_lead(session, lead_id, lock=True)
-        if row is None or row.status != "assigned" or row.closed_at is not None:
-            return
-        await store.close_lead(session, lead_id=lead_id, status=status, at=at)
-        if row.owner_id:
-            await store.add_open_leads(session, row.owner_id, -1)
-
-    def _person(self, rep_id: str | None) -> Person | None:
-        found = self.policy.rep(rep_id) if rep_id else None
-        if found is None:
-            return None
-        rep = found[1]
-        return Person(id=rep.id, name=rep.name, email=rep.email)
 
     async def _emit(
         self,
@@ -387,6 +573,7 @@ class RouterService:
     async def _trace(
         self,
         session: AsyncSession,
+        policy: Policy,
         lead_id: str,
         kind: str,
         now: datetime,
@@ -397,7 +584,7 @@ class RouterService:
             session,
             lead_id=lead_id,
             kind=kind,
-            policy_version=self.policy.version_id,
+            policy_version=policy.version_id,
             at=now,
             trace={"explanation": list(lines), **extra},
         )

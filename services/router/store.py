@@ -96,15 +96,24 @@ async def find_open_lead(
 
 
 async def earlier_leads(
-    session: AsyncSession, *, email: str | None, domain: str | None, limit: int = 10
+    session: AsyncSession,
+    *,
+    email: str | None,
+    phone: str | None,
+    domain: str | None,
+    exclude: str | None = None,
+    limit: int = 10,
 ) -> list[str]:
+    """Ids of earlier leads from the same contact (email or phone) or account, newest first."""
     rows = await session.execute(
         text(
-            "SELECT lead_id::text FROM router.leads WHERE (:email)::text IS NOT NULL "
-            "AND email = :email OR (:domain)::text IS NOT NULL AND company_domain = :domain "
+            "SELECT lead_id::text FROM router.leads WHERE ((:email)::text IS NOT NULL "
+            "AND email = :email OR (:phone)::text IS NOT NULL AND phone = :phone "
+            "OR (:domain)::text IS NOT NULL AND company_domain = :domain) "
+            "AND ((:exclude)::uuid IS NULL OR lead_id <> (:exclude)::uuid) "
             "ORDER BY received_at DESC LIMIT :limit"
         ),
-        {"email": email, "domain": domain, "limit": limit},
+        {"email": email, "phone": phone, "domain": domain, "exclude": exclude, "limit": limit},
     )
     return [r[0] for r in rows]
 

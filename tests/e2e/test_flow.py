@@ -89,8 +89,9 @@ async def test_retry_with_same_idempotency_key_publishes_once(stack: Stack) -> N
         assert first.status_code == second.status_code == 202
         lead_id = first.json()["lead_id"]
         assert second.json()["lead_id"] == lead_id
+        await reader.wait_for(lambda e: e.type == "lead.received" and e.subject == lead_id)
         await reader.wait_for(lambda e: e.type == "lead.assigned" and e.subject == lead_id)
-        events = await reader.drain(1.5)
+        events = await reader.drain(2.0)
     assert sum(1 for e in events if e.type == "lead.received") == 1
     assert sum(1 for e in events if e.type == "lead.assigned") == 1
 

@@ -1,7 +1,8 @@
 """SLA clock decisions, pure: when the next escalation fires and what an activity does.
 
 A clock snapshots the escalation chain it started with, so a policy reload never changes an
-escalation already in flight.
+escalation already in flight. Escalation delays are wall-clock seconds after the deadline; the
+deadline itself comes from the router (already business-hours aware).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ class Schedule:
 
 
 def first_fire(due_at: datetime, chain: list[Step]) -> Schedule:
+    """The lowest level of the chain, `after_seconds` after the deadline."""
     if not chain:
         return Schedule(None, None)
-    return Schedule(chain[0].level, due_at + timedelta(seconds=chain[0].after_seconds))
+    first = min(chain, key=lambda s: s.level)
+    return Schedule(first.level, due_at + timedelta(seconds=first.after_seconds))
 
 
 def after_firing(due_at: datetime, chain: list[Step], fired_level: int) -> Schedule:
@@ -40,39 +43,73 @@ def after_firing(due_at: datetime, chain: list[Step], fired_level: int) -> Sched
     if not later:
         return Schedule(None, None)
     nxt = min(later, key=lambda s: s.level)
-    return Schedule(nxt.level, due_at + timedelta(seconds=nxt.after_seconds))
+    # Never earlier than a level before it, even if the chain's delays are not monotonic.
+    delay = max(s.after_seconds for s in chain if s.level <= nxt.level)
+    return Schedule(nxt.level, due_at + timedelta(seconds=delay))
+
+
+def belongs_to_clock(*, assignment_seq: int, started_at: datetime, at: datetime) -> bool:
+    """An activity counts for the assignment that was current at its time.
+
+    Anything before a reassignment belongs to the previous owner's clock, so a late-arriving
+    old activity never stops the new clock; before the first assignment there is no earlier
+    clock, so it counts for the first (sales tools' clocks may run a little behind ours).
+    """
+    return assignment_seq == 1 or at >= started_at
 
 
 @dataclass(frozen=True, slots=True)
 class ActivityOutcome:
-    """What an activity does to an open clock."""
+    """What an activity does to a clock and the lead's nurture track."""
 
-    status: ClockStatus | None  # new status, or None when the clock keeps running
+    status: ClockStatus | None  # new status, or None when the clock's status does not change
     speed_to_lead_seconds: float | None = None
     met: bool | None = None
     reengage_at: datetime | None = None
+    cancel_reengagement: bool = False
+
+    @property
+    def stops_clock(self) -> bool:
+        """The rep acted on the lead: the window counts as touched at the activity's time."""
+        return self.status is not None
+
+
+NOTHING = ActivityOutcome(None)
 
 
 def apply_activity(
     *,
     status: str,
+    assignment_seq: int,
     started_at: datetime,
     due_at: datetime,
     activity_type: str,
     at: datetime,
     reengage_at: datetime | None,
 ) -> ActivityOutcome:
-    """First `contacted` stops the clock; outcome types close it; `not_ready` moves to nurture."""
-    if status != "open":
-        return ActivityOutcome(None)
+    """First `contacted` stops the clock; outcome types close it; `not_ready` moves to nurture.
+
+    `not_ready` schedules re-engagement even after the clock stopped (the usual case: the rep
+    called, the lead asked to be called back later), so no lead silently disappears.
+    """
+    if not belongs_to_clock(assignment_seq=assignment_seq, started_at=started_at, at=at):
+        return NOTHING
+    is_open = status == "open"
+    if activity_type == "not_ready":
+        return ActivityOutcome("nurture" if is_open else None, reengage_at=reengage_at)
+    if activity_type in ("disqualified", "converted"):
+        return ActivityOutcome("closed" if is_open else None, cancel_reengagement=True)
+    if not is_open:
+        return NOTHING
     if activity_type == "contacted":
         met = at <= due_at
         speed = max(0.0, (at - started_at).total_seconds())
         return ActivityOutcome("met" if met else "breached", speed_to_lead_seconds=speed, met=met)
-    if activity_type in ("disqualified", "converted"):
-        return ActivityOutcome("closed")
     if activity_type == "rejected":
-        return ActivityOutcome("rejected")
-    if activity_type == "not_ready":
-        return ActivityOutcome("nurture", reengage_at=reengage_at)
-    return ActivityOutcome(None)  # accepted: recorded, the clock keeps running until contact
+        return ActivityOutcome("rejected")  # the router reassigns; its lead.assigned restarts
+    return NOTHING  # accepted: recorded, the clock keeps running until contact
+
+
+def completion_ratio(touched_in_time: int, windows: int) -> float:
+    """Share of closed windows touched in time; NaN when no window closed (nothing to judge)."""
+    return touched_in_time / windows if windows else float("nan")

@@ -16,10 +16,14 @@ class IntakeError(Exception):
     status: ClassVar[int] = 400
     type_slug: ClassVar[str] = "intake-error"
     title: ClassVar[str] = "Intake error"
+    # The part of the request at fault when the raise site names none (a header or "body").
+    default_field: ClassVar[str | None] = None
 
     def __init__(self, detail: str, *, fields: list[dict[str, str]] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        if fields is None and self.default_field is not None:
+            fields = [{"name": self.default_field, "message": detail}]
         self.fields: list[dict[str, str]] = list(fields or [])
 
     @property
@@ -44,6 +48,7 @@ class MalformedBody(IntakeError):
     status = 400
     type_slug = "malformed-body"
     title = "Malformed request body"
+    default_field = "body"
 
 
 class InvalidSignature(IntakeError):
@@ -56,6 +61,7 @@ class OriginNotAllowed(IntakeError):
     status = 403
     type_slug = "origin-not-allowed"
     title = "Origin not allowed"
+    default_field = "origin"
 
 
 class UnknownSource(IntakeError):
@@ -68,12 +74,14 @@ class BodyTooLarge(IntakeError):
     status = 413
     type_slug = "body-too-large"
     title = "Request body too large"
+    default_field = "body"
 
 
 class UnsupportedMediaType(IntakeError):
     status = 415
     type_slug = "unsupported-media-type"
     title = "Unsupported media type"
+    default_field = "content-type"
 
 
 class NoUsableContact(IntakeError):

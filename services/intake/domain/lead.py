@@ -125,7 +125,10 @@ def _text(value: object, max_len: int = MAX_TEXT, *, multiline: bool = False) ->
     if isinstance(value, bool):
         value = "true" if value else "false"
     keep = "\n\t" if multiline else ""
-    text = "".join(ch for ch in str(value) if ch in keep or unicodedata.category(ch)[0] != "C")
+    text = "".join(
+        ch if ch in keep or unicodedata.category(ch)[0] != "C" else " " if ch.isspace() else ""
+        for ch in str(value)
+    )  # control characters go; line breaks in single-line fields become spaces
     text = text.strip() if multiline else " ".join(text.split())
     return text[:max_len] or None
 

@@ -64,11 +64,16 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _check_age(age_seconds: float) -> None:
+def _refuse(detail: str, *headers: str) -> InvalidSignature:
+    """InvalidSignature naming the header(s) at fault (names only, never values)."""
+    return InvalidSignature(detail, fields=[{"name": h, "message": detail} for h in headers])
+
+
+def _check_age(age_seconds: float, header: str) -> None:
     if age_seconds > TOLERANCE_SECONDS:
-        raise InvalidSignature("timestamp is too old (more than 5 minutes)")
+        raise _refuse("timestamp is too old (more than 5 minutes)", header)
     if age_seconds < -TOLERANCE_SECONDS:
-        raise InvalidSignature("timestamp is too far in the future (more than 5 minutes)")
+        raise _refuse("timestamp is too far in the future (more than 5 minutes)", header)
 
 
 def _matches_any(expected: Sequence[bytes], presented: Sequence[bytes]) -> bool:
@@ -129,17 +134,17 @@ def verify_standard_webhooks(
         if value is None
     ]
     if missing or msg_id is None or timestamp is None or signature is None:
-        raise InvalidSignature(f"missing header(s): {', '.join(missing)}")
+        raise _refuse(f"missing header(s): {', '.join(missing)}", *missing)
     if not timestamp.isascii() or not timestamp.isdigit():
-        raise InvalidSignature("webhook-timestamp is not an integer number of seconds")
-    _check_age(_epoch_seconds(now) - int(timestamp))
+        raise _refuse("webhook-timestamp is not an integer number of seconds", "webhook-timestamp")
+    _check_age(_epoch_seconds(now) - int(timestamp), "webhook-timestamp")
     presented = _standard_signatures(signature)
     if not presented:
-        raise InvalidSignature("webhook-signature holds no well-formed v1 signature")
+        raise _refuse("webhook-signature holds no well-formed v1 signature", "webhook-signature")
     signed = f"{msg_id}.{timestamp}.".encode() + body
     expected = [_hmac_sha256(decode_standard_webhooks_secret(s), signed) for s in secrets]
     if not _matches_any(expected, presented):
-        raise InvalidSignature("signature does not match")
+        raise _refuse("signature does not match", "webhook-signature")
     return msg_id
 
 
@@ -160,14 +165,14 @@ def verify_typeform(
     _require_secrets(secrets)
     header = _header(headers, "Typeform-Signature")
     if header is None:
-        raise InvalidSignature("missing header: Typeform-Signature")
+        raise _refuse("missing header: Typeform-Signature", "Typeform-Signature")
     scheme, sep, value = header.partition("=")
     if not sep or scheme != "sha256" or not value:
-        raise InvalidSignature("Typeform-Signature is not of the form sha256=<base64>")
+        raise _refuse("Typeform-Signature is not of the form sha256=<base64>", "Typeform-Signature")
     presented = [value.encode("utf-8", "replace")]
     expected = [_b64(_hmac_sha256(s.encode(), body)).encode() for s in secrets]
     if not _matches_any(expected, presented):
-        raise InvalidSignature("signature does not match")
+        raise _refuse("signature does not match", "Typeform-Signature")
 
 
 # --- HubSpot v3 -----------------------------------------------------------------------------
@@ -205,11 +210,14 @@ def verify_hubspot_v3(
         if value is None
     ]
     if missing or signature is None or timestamp is None:
-        raise InvalidSignature(f"missing header(s): {', '.join(missing)}")
+        raise _refuse(f"missing header(s): {', '.join(missing)}", *missing)
     if not timestamp.isascii() or not timestamp.isdigit():
-        raise InvalidSignature("X-HubSpot-Request-Timestamp is not an integer of milliseconds")
-    _check_age(_epoch_seconds(now) - int(timestamp) / 1000)
+        raise _refuse(
+            "X-HubSpot-Request-Timestamp is not an integer of milliseconds",
+            "X-HubSpot-Request-Timestamp",
+        )
+    _check_age(_epoch_seconds(now) - int(timestamp) / 1000, "X-HubSpot-Request-Timestamp")
     signed = (method.upper() + hubspot_signed_uri(uri)).encode() + body + timestamp.encode()
     expected = [_b64(_hmac_sha256(s.encode(), signed)).encode() for s in secrets]
     if not _matches_any(expected, [signature.encode("utf-8", "replace")]):
-        raise InvalidSignature("signature does not match")
+        raise _refuse("signature does not match", "X-HubSpot-Signature-v3")

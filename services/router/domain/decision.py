@@ -20,6 +20,7 @@ from services.router.domain.sla import due_at
 from shared.policy import Policy
 
 NO_ACCOUNT_EMAIL_KINDS = frozenset({"free", "disposable"})
+ACCOUNT_OWNER_FACT = "account_owner"  # derived fact: the matched account's owner (rep id)
 
 
 class OpenLeadRef(Protocol):
@@ -111,14 +112,17 @@ def decide(
             owner_id=open_lead.owner_id,
             reason=f"same contact has open lead {open_lead.lead_id}",
         )
+    if facts.get("email_kind") in NO_ACCOUNT_EMAIL_KINDS:
+        account_owner_id = None  # free-mail domains are people, not companies
+    if account_owner_id is not None:
+        # Conditions may test it: {field: account_owner, op: exists, value: true}.
+        facts = {**facts, ACCOUNT_OWNER_FACT: account_owner_id}
     qualification = score(facts, policy.qualification)
     lines = _score_lines(qualification)
     dq = qualification.disqualification
     if dq is not None:
         lines.append(f"Disqualified by {dq.rule_id} ({dq.reason}): {dq.condition}")
         return Disqualified(dq.rule_id, dq.reason, qualification, tuple(lines))
-    if facts.get("email_kind") in NO_ACCOUNT_EMAIL_KINDS:
-        account_owner_id = None  # free-mail domains are people, not companies
     rule, trace = match_rule(facts, policy.rules)
     lines += [f"Rule {t.rule_id} {t.reason}" for t in trace]
     choice = choose_owner(rule, policy, states, now, account_owner_id, exclude)

@@ -176,6 +176,14 @@ def test_control_characters_and_overlong_values_are_cleaned() -> None:
     assert fields.contact.company.startswith("Acme Corp") and len(fields.contact.company) == 200
 
 
+def test_line_breaks_in_single_line_fields_become_spaces() -> None:
+    fields = build(
+        {"email": "a@acme.com", "answers.need": "Leads wait.\nFor days.", "message": "a\nb"}
+    )
+    assert fields.answers["need"] == "Leads wait. For days."
+    assert fields.message == "a\nb"  # multi-line text keeps its lines
+
+
 def test_typeform_payload_end_to_end() -> None:
     payload = {
         "event_type": "form_response",

@@ -196,3 +196,38 @@ def test_reassignment_excludes_previous_owner(policy: Policy) -> None:
     assert isinstance(decision, Assigned)
     assert decision.owner_id == "rep-ben"
     assert "Skipped rep-anna: previous owner" in decision.explanation
+
+
+def test_rules_and_scoring_can_test_the_derived_account_owner(make_policy: Any) -> None:
+    """`account_owner` is a fact only when an account matched a business domain."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["rules"][0]["when"] = {"field": "account_owner", "op": "exists", "value": True}
+        data["qualification"]["rules"].append(
+            {"id": "customer", "category": "fit", "points": 7,
+             "when": {"field": "account_owner", "op": "exists", "value": True}}
+        )  # fmt: skip
+
+    policy = make_policy(edit)
+    known = decide(
+        facts=lead(company_domain="newco.example"),
+        policy=policy,
+        states={},
+        account_owner_id="rep-ben",
+        open_lead=None,
+        now=NOW,
+    )
+    assert isinstance(known, Assigned)
+    assert (known.rule_id, known.owner_id, known.choice.strategy) == (
+        "accounts",
+        "rep-ben",
+        "account_owner",
+    )
+    assert known.qualification.score == 7
+    for facts, owner in ((lead(company_domain="newco.example"), None),
+                         (lead(company_domain="gmail.com", email_kind="free"), "rep-ben")):  # fmt: skip
+        other = decide(
+            facts=facts, policy=policy, states={}, account_owner_id=owner, open_lead=None, now=NOW
+        )
+        assert isinstance(other, Assigned)
+        assert other.rule_id != "accounts" and other.qualification.score == 0

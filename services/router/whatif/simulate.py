@@ -1,0 +1,474 @@
+"""Replay stored leads through a proposed policy, in memory, and compare with what happened.
+
+Pure: ``simulate(history, policy)`` reads nothing and writes nothing. It calls the router's own
+decision function (``domain.decision.decide``) for every lead in ``received_at`` order, with
+``now = received_at``, and keeps in memory what the router keeps in PostgreSQL:
+
+* rep state (open leads, smooth weighted round-robin current weights), starting from the leads
+  that were open when the period began and zero weights;
+* the open leads per email and phone, so a returning contact is merged exactly as
+  ``store.find_open_lead`` would (assigned, not closed, ``open_until`` not passed);
+* the accounts learned from first assignments (``store.claim_account``), on top of those learned
+  before the period and the policy's own accounts.
+
+A lead closes in the simulation when it really closed (its stored ``closed_at``), whoever owns it
+in the simulation; escalation reassignments are not replayed (they depend on reps' behaviour),
+the count of really reassigned leads is reported instead. The same history and policy always
+give the same report.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.router.domain.assignment import RepState
+from services.router.domain.decision import (
+    NO_ACCOUNT_EMAIL_KINDS,
+    Assigned,
+    Disqualified,
+    Merged,
+    OpenLead,
+    decide,
+)
+from services.router.domain.facts import flatten_lead
+from services.router.whatif.history import HistoricLead, History
+from shared.policy import Policy
+
+OUTCOMES = ("assigned", "merged", "disqualified", "unassigned")
+
+
+def business_domain(contact: Mapping[str, Any]) -> str | None:
+    """The account-matching domain of a stored lead's contact (``service.business_domain``
+    on the stored dict, without re-validating the model: the replay sees 100,000s of leads)."""
+    domain = contact.get("company_domain")
+    kind = contact.get("email_kind")
+    if not domain or kind in NO_ACCOUNT_EMAIL_KINDS:
+        return None
+    if kind is None and contact.get("email"):
+        return None
+    return str(domain).strip().lower() or None
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    actual: int = 0
+    simulated: int = 0
+
+    @property
+    def delta(self) -> int:
+        return self.simulated - self.actual
+
+    def as_dict(self) -> dict[str, int]:
+        return {"actual": self.actual, "simulated": self.simulated, "delta": self.delta}
+
+
+@dataclass(frozen=True, slots=True)
+class RepLoad:
+    rep_id: str
+    team_id: str | None  # the rep's team in the proposed policy (None: not in it)
+    leads: Pair
+    capacity_skips: int  # times the simulation skipped this rep because they were full
+    business_hours: float | None  # the rep's working hours in the period (proposed policy)
+
+    def per_business_hour(self, n: int) -> float | None:
+        if not self.business_hours:
+            return None
+        return round(n / self.business_hours, 4)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rep_id": self.rep_id,
+            "team_id": self.team_id,
+            **self.leads.as_dict(),
+            "capacity_skips": self.capacity_skips,
+            "business_hours": self.business_hours,
+            "actual_per_business_hour": self.per_business_hour(self.leads.actual),
+            "simulated_per_business_hour": self.per_business_hour(self.leads.simulated),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerChange:
+    lead_id: str
+    received_at: datetime
+    actual_outcome: str
+    actual_owner: str | None
+    actual_team: str | None
+    simulated_outcome: str
+    simulated_owner: str | None
+    simulated_team: str | None
+    simulated_rule: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lead_id": self.lead_id,
+            "received_at": self.received_at.isoformat(),
+            "actual": {
+                "outcome": self.actual_outcome,
+                "owner": self.actual_owner,
+                "team": self.actual_team,
+            },
+            "simulated": {
+                "outcome": self.simulated_outcome,
+                "owner": self.simulated_owner,
+                "team": self.simulated_team,
+                "rule": self.simulated_rule,
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationReport:
+    since: datetime
+    until: datetime
+    policy_label: str
+    policy_version: str
+    leads: int
+    outcomes: dict[str, Pair]
+    teams: dict[str, Pair]
+    reps: dict[str, RepLoad]
+    capacity_overflows: Pair  # leads where at least one rep was skipped for being full
+    fallback: Pair  # leads that went to the fallback team
+    tiers: dict[str, Pair]
+    stages: dict[str, Pair]
+    reassigned_actual: int
+    owner_changes: tuple[OwnerChange, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "period": {"since": self.since.isoformat(), "until": self.until.isoformat()},
+            "policy": {"label": self.policy_label, "version": self.policy_version},
+            "leads": self.leads,
+            "outcomes": {k: v.as_dict() for k, v in self.outcomes.items()},
+            "teams": {k: v.as_dict() for k, v in self.teams.items()},
+            "reps": {k: v.as_dict() for k, v in self.reps.items()},
+            "capacity_overflows": self.capacity_overflows.as_dict(),
+            "fallback": self.fallback.as_dict(),
+            "tiers": {k: v.as_dict() for k, v in self.tiers.items()},
+            "stages": {k: v.as_dict() for k, v in self.stages.items()},
+            "reassigned_actual": self.reassigned_actual,
+            "owner_changes": [c.as_dict() for c in self.owner_changes],
+        }
+
+
+@dataclass(slots=True)
+class _Open:
+    lead_id: str
+    received_at: datetime
+    owner_id: str
+    team_id: str | None
+    open_until: datetime | None
+    closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    outcome: str
+    owner_id: str | None = None
+    team_id: str | None = None
+    rule_id: str | None = None
+    tier: str | None = None
+    stage: str | None = None
+    fallback: bool = False
+    capacity_skips: tuple[str, ...] = ()
+
+
+@dataclass
+class _Replay:
+    """The router's PostgreSQL state, kept in dictionaries for the length of one replay."""
+
+    policy: Policy
+    states: dict[str, RepState] = field(default_factory=dict)
+    by_email: dict[str, list[_Open]] = field(default_factory=dict)
+    by_phone: dict[str, list[_Open]] = field(default_factory=dict)
+    by_id: dict[str, _Open] = field(default_factory=dict)
+    accounts: dict[str, str] = field(default_factory=dict)
+
+    def add_open(self, item: _Open, email: str | None, phone: str | None) -> None:
+        self.by_id[item.lead_id] = item
+        if email:
+            self.by_email.setdefault(email, []).append(item)
+        if phone:
+            self.by_phone.setdefault(phone, []).append(item)
+        self.bump(item.owner_id, +1)
+
+    def bump(self, rep_id: str, delta: int) -> None:
+        old = self.states.get(rep_id) or RepState(rep_id)
+        self.states[rep_id] = RepState(
+            rep_id, max(old.open_leads + delta, 0), old.rr_current_weight
+        )
+
+    def close(self, lead_id: str) -> None:
+        item = self.by_id.get(lead_id)
+        if item is not None and not item.closed:
+            item.closed = True
+            self.bump(item.owner_id, -1)
+
+    def open_lead(self, email: str | None, phone: str | None, now: datetime) -> _Open | None:
+        """Like ``store.find_open_lead``: the latest open lead with the same email or phone."""
+        best: _Open | None = None
+        for key, index in ((email, self.by_email), (phone, self.by_phone)):
+            if not key:
+                continue
+            for item in reversed(index.get(key, ())):
+                if not item.closed and item.open_until is not None and item.open_until > now:
+                    if best is None or item.received_at > best.received_at:
+                        best = item
+                    break
+        return best
+
+    def account_owner(self, domain: str | None) -> str | None:
+        """Like ``RouterService._account``: policy accounts first, then learned ones."""
+        if not domain:
+            return None
+        known = self.policy.account_for_domain(domain)
+        if known is not None:
+            return known.owner
+        owner = self.accounts.get(domain)
+        if owner is None or self.policy.rep(owner) is None:
+            return None
+        return owner
+
+    def route(self, lead: HistoricLead) -> _Result:
+        now = lead.received_at
+        contact = lead.lead.get("contact") or {}
+        domain = business_domain(contact)
+        found = self.open_lead(lead.email, lead.phone, now)
+        open_ref = OpenLead(found.lead_id, found.owner_id, found.team_id) if found else None
+        decision = decide(
+            facts=flatten_lead(lead.lead),
+            policy=self.policy,
+            states=self.states,
+            account_owner_id=self.account_owner(domain),
+            open_lead=open_ref,
+            now=now,
+        )
+        if isinstance(decision, Merged):
+            return _Result("merged")
+        q = decision.qualification
+        if isinstance(decision, Disqualified):
+            return _Result("disqualified", rule_id=decision.rule_id, tier=q.tier, stage=q.stage)
+        skips = tuple(
+            c.rep_id
+            for c in decision.choice.considered
+            if not c.eligible and c.reason.startswith("at capacity")
+        )
+        if not isinstance(decision, Assigned):
+            return _Result(
+                "unassigned",
+                rule_id=decision.rule_id,
+                tier=q.tier,
+                stage=q.stage,
+                fallback=True,
+                capacity_skips=skips,
+            )
+        owner, team = decision.owner_id, decision.choice.team_id
+        for rep_id, weight in decision.choice.rr_weights.items():
+            old = self.states.get(rep_id) or RepState(rep_id)
+            self.states[rep_id] = RepState(rep_id, old.open_leads, weight)
+        if domain and domain not in self.accounts:
+            self.accounts[domain] = owner
+        open_until = now + timedelta(days=self.policy.dedupe.open_lead_days)
+        self.add_open(_Open(lead.lead_id, now, owner, team, open_until), lead.email, lead.phone)
+        return _Result(
+            "assigned",
+            owner_id=owner,
+            team_id=team,
+            rule_id=decision.rule_id,
+            tier=q.tier,
+            stage=q.stage,
+            fallback=decision.choice.fallback_used,
+            capacity_skips=skips,
+        )
+
+
+def _pairs(actual: Counter[str], simulated: Counter[str]) -> dict[str, Pair]:
+    keys = sorted(set(actual) | set(simulated))
+    return {k: Pair(actual[k], simulated[k]) for k in keys}
+
+
+def simulate(history: History, policy: Policy) -> SimulationReport:
+    """Replay ``history`` through ``policy``; deterministic for the same inputs."""
+    replay = _Replay(policy, accounts=dict(history.accounts))
+    for o in history.open_at_start:
+        replay.add_open(
+            _Open(o.lead_id, o.received_at, o.owner_id, o.team_id, o.open_until), o.email, o.phone
+        )
+    # Arrivals in stored order; a close at the same instant goes first (the lead had ended).
+    events: list[tuple[datetime, int, int, str]] = []
+    for i, o in enumerate(history.open_at_start):
+        if o.closed_at is not None:
+            events.append((o.closed_at, 0, i, o.lead_id))
+    for i, lead in enumerate(history.leads):
+        events.append((lead.received_at, 1, i, lead.lead_id))
+        if lead.closed_at is not None:
+            events.append((lead.closed_at, 0, i, lead.lead_id))
+    events.sort(key=lambda e: (e[0], e[1], e[2]))
+
+    results: list[_Result | None] = [None] * len(history.leads)
+    for _, kind, index, lead_id in events:
+        if kind == 0:
+            replay.close(lead_id)
+        else:
+            results[index] = replay.route(history.leads[index])
+
+    a_out: Counter[str] = Counter()
+    s_out: Counter[str] = Counter()
+    a_team: Counter[str] = Counter()
+    s_team: Counter[str] = Counter()
+    a_rep: Counter[str] = Counter()
+    s_rep: Counter[str] = Counter()
+    skips: Counter[str] = Counter()
+    a_tier: Counter[str] = Counter()
+    s_tier: Counter[str] = Counter()
+    a_stage: Counter[str] = Counter()
+    s_stage: Counter[str] = Counter()
+    overflow = Pair()
+    fallback = Pair()
+    changes: list[OwnerChange] = []
+    reassigned = 0
+    for lead, result in zip(history.leads, results, strict=True):
+        assert result is not None  # every lead has its arrival event
+        actual = lead.outcome
+        a_out[actual] += 1
+        s_out[result.outcome] += 1
+        if lead.owner_id is not None:
+            a_rep[lead.owner_id] += 1
+            a_team[lead.team_id or "-"] += 1
+        if result.owner_id is not None:
+            s_rep[result.owner_id] += 1
+            s_team[result.team_id or "-"] += 1
+        skips.update(result.capacity_skips)
+        if lead.tier is not None:
+            a_tier[lead.tier] += 1
+        if lead.stage is not None:
+            a_stage[lead.stage] += 1
+        if result.tier is not None:
+            s_tier[result.tier] += 1
+        if result.stage is not None:
+            s_stage[result.stage] += 1
+        overflow = Pair(
+            overflow.actual + lead.capacity_skip,
+            overflow.simulated + bool(result.capacity_skips),
+        )
+        fallback = Pair(
+            fallback.actual + (lead.fallback_used and actual == "assigned"),
+            fallback.simulated + (result.fallback and result.outcome == "assigned"),
+        )
+        reassigned += lead.reassigned
+        if (actual, lead.owner_id, lead.team_id) != (
+            result.outcome,
+            result.owner_id,
+            result.team_id,
+        ):
+            changes.append(
+                OwnerChange(
+                    lead_id=lead.lead_id,
+                    received_at=lead.received_at,
+                    actual_outcome=actual,
+                    actual_owner=lead.owner_id,
+                    actual_team=lead.team_id,
+                    simulated_outcome=result.outcome,
+                    simulated_owner=result.owner_id,
+                    simulated_team=result.team_id,
+                    simulated_rule=result.rule_id,
+                )
+            )
+    reps: dict[str, RepLoad] = {}
+    for rep_id in sorted(set(a_rep) | set(s_rep) | {r.id for t in policy.teams for r in t.reps}):
+        found = policy.rep(rep_id)
+        hours: float | None = None
+        if found is not None:
+            seconds = found[1].schedule().business_seconds_between(history.since, history.until)
+            hours = round(seconds / 3600, 2)
+        reps[rep_id] = RepLoad(
+            rep_id=rep_id,
+            team_id=found[0].id if found else None,
+            leads=Pair(a_rep[rep_id], s_rep[rep_id]),
+            capacity_skips=skips[rep_id],
+            business_hours=hours,
+        )
+    return SimulationReport(
+        since=history.since,
+        until=history.until,
+        policy_label=policy.label,
+        policy_version=policy.version_id,
+        leads=len(history.leads),
+        outcomes={k: Pair(a_out[k], s_out[k]) for k in OUTCOMES},
+        teams=_pairs(a_team, s_team),
+        reps=reps,
+        capacity_overflows=overflow,
+        fallback=fallback,
+        tiers=_pairs(a_tier, s_tier),
+        stages=_pairs(a_stage, s_stage),
+        reassigned_actual=reassigned,
+        owner_changes=tuple(changes),
+    )
+
+
+# --- text ------------------------------------------------------------------------------------
+
+
+def _table(title: str, rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return ["", title, fmt.format(*header), *(fmt.format(*r) for r in rows)]
+
+
+def _pair_rows(pairs: Mapping[str, Pair]) -> list[tuple[str, ...]]:
+    return [(k, str(p.actual), str(p.simulated), f"{p.delta:+d}") for k, p in pairs.items()]
+
+
+def render_text(report: SimulationReport, *, max_changes: int = 20) -> str:
+    """The side-by-side report a person reads in a terminal."""
+    head = ("", "actual", "simulated", "delta")
+    lines = [
+        f"What-if: policy {report.policy_label} ({report.policy_version or 'unsaved'}) on "
+        f"{report.leads} leads received {report.since.isoformat()} .. {report.until.isoformat()}",
+    ]
+    lines += _table("Outcomes", _pair_rows(report.outcomes), head)
+    lines += _table("Leads per team", _pair_rows(report.teams), head)
+    rep_rows: list[tuple[str, ...]] = []
+    for r in report.reps.values():
+        d = r.as_dict()
+        per = (d["actual_per_business_hour"], d["simulated_per_business_hour"])
+        rep_rows.append(
+            (
+                r.rep_id,
+                r.team_id or "-",
+                str(r.leads.actual),
+                str(r.leads.simulated),
+                f"{r.leads.delta:+d}",
+                str(r.capacity_skips),
+                "-" if r.business_hours is None else f"{r.business_hours:g}",
+                "-" if per[0] is None else f"{per[0]:.3f}",
+                "-" if per[1] is None else f"{per[1]:.3f}",
+            )
+        )
+    lines += _table(
+        "Leads per rep (SLA load = leads per business hour of the rep)",
+        rep_rows,
+        ("rep", "team", "actual", "sim", "delta", "full", "hours", "load act", "load sim"),
+    )
+    other = {"capacity overflows": report.capacity_overflows, "fallback team": report.fallback}
+    lines += _table("Capacity and fallback", _pair_rows(other), head)
+    lines += _table("Tier mix", _pair_rows(report.tiers), head)
+    lines += _table("Stage mix", _pair_rows(report.stages), head)
+    lines.append("")
+    lines.append(
+        f"Really reassigned later (not replayed): {report.reassigned_actual}. "
+        f"Leads whose owner would change: {len(report.owner_changes)}"
+    )
+    for c in report.owner_changes[:max_changes]:
+        lines.append(
+            f"  {c.lead_id}  {c.actual_owner or c.actual_outcome} ({c.actual_team or '-'}) -> "
+            f"{c.simulated_owner or c.simulated_outcome} ({c.simulated_team or '-'}) "
+            f"by rule {c.simulated_rule or '-'}"
+        )
+    if len(report.owner_changes) > max_changes:
+        lines.append(f"  ... {len(report.owner_changes) - max_changes} more (--json lists all)")
+    return "\n".join(lines) + "\n"
