@@ -6,12 +6,14 @@ import time
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from services.router import store
 from services.router.metrics import RouterMetrics
 from services.router.service import PolicyHolder
+from services.router.whatif.run import period, simulate_policy_yaml
 from shared.auth import Token, require
+from shared.events import utcnow
 from shared.http import DomainError
 from shared.policy import PolicyError, load_policy
 from shared.runtime import Runtime
@@ -93,3 +95,29 @@ async def get_decisions(
             "assignment_seq": row.assignment_seq,
             "decisions": await store.decisions_for(session, str(lead_id)),
         }
+
+
+@router.post(
+    "/v1/admin/simulate",
+    responses={422: {"description": "invalid policy or period"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/yaml": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def post_simulate(
+    request: Request,
+    _: Annotated[Token, Depends(require("admin"))],
+    since: Annotated[str, Query(max_length=40, description="e.g. 30d, 12h or an ISO time")] = "30d",
+    until: Annotated[str | None, Query(max_length=40)] = None,
+) -> dict[str, Any]:
+    """What-if: replay stored leads through the proposed policy (the body); writes nothing."""
+    body = await request.body()
+    if len(body) > 1_048_576:
+        raise InvalidPolicy("the proposed policy is larger than 1 MiB")
+    start, end = period(since, until, now=utcnow())
+    runtime: Runtime = request.app.state.runtime
+    async with runtime.sessions() as session:
+        return await simulate_policy_yaml(session, policy_yaml=body, since=start, until=end)

@@ -49,11 +49,16 @@ def create_app(settings: Settings) -> FastAPI:
     )
 
     async def refresh_gauges(wake: asyncio.Event) -> None:
-        """Eligibility changes with the clock (working hours, out of office) and on reload."""
+        """Eligibility changes with the clock (working hours, out of office) and on reload:
+        refresh the gauges and route leads that were parked for want of an eligible rep."""
         while True:
             try:
                 async with runtime.sessions() as session:
                     await service.refresh_team_gauges(session, now=utcnow())
+                async with runtime.sessions() as session, session.begin():
+                    moved = await service.retry_parked(session, now=utcnow())
+                if moved:
+                    runtime.relay.wake()
             except Exception as exc:  # a database blip must not end the loop
                 log.warning("router.gauges_failed", error=type(exc).__name__)
             with suppress(TimeoutError):

@@ -56,3 +56,8 @@ class RouterMetrics:
             "When the live routing policy was loaded.",
             registry=registry,
         )
+        self.parked = Gauge(
+            "baton_leads_parked",
+            "Leads waiting for an eligible rep (routed as soon as one is available).",
+            registry=registry,
+        )

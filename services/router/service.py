@@ -117,7 +117,9 @@ class RouterService:
 
     # --- lead.received ---------------------------------------------------------------------
 
-    async def on_received(self, session: AsyncSession, *, lead: Lead, now: datetime) -> str:
+    async def on_received(
+        self, session: AsyncSession, *, lead: Lead, now: datetime, parked_retry: bool = False
+    ) -> str:
         """Merge, disqualify, assign or leave unassigned; returns the outcome.
 
         Safe under redelivery and concurrent delivery to several instances: the lead row is
@@ -226,6 +228,8 @@ class RouterService:
             self.metrics.decisions.labels("disqualified", "none", q.tier).inc()
             return "disqualified"
         if isinstance(decision, Unassigned):
+            if parked_retry:
+                return "unassigned"  # still parked: the caller rolls back, nothing is recorded
             # Nothing is published: no one can act on it. It is visible instead as a decision
             # row (GET /v1/leads/{id}/decisions), the unassigned counter, an error log line and
             # the eligible-reps gauge at 0 that explains it.
@@ -287,6 +291,29 @@ class RouterService:
         self.metrics.assignment_latency.observe(max(0.0, (now - lead.received_at).total_seconds()))
         self.update_team_gauges(policy, await store.rep_states(session), now)
         return "assigned"
+
+    async def retry_parked(self, session: AsyncSession, *, now: datetime, limit: int = 100) -> int:
+        """Route leads parked as unassigned once someone can take them; returns how many moved.
+
+        A lead is never dropped for lack of an eligible rep: it waits here (visible in the
+        parked gauge) and is decided afresh, in arrival order, when capacity frees up or a rep
+        comes on duty. A retry that would still find no one is rolled back, so it leaves no
+        decision rows or counters behind.
+        """
+        moved = 0
+        for raw in await store.parked_leads(session, limit=limit):
+            lead = Lead.model_validate(raw)
+            attempt = await session.begin_nested()
+            await store.delete_parked(session, lead.lead_id)
+            outcome = await self.on_received(session, lead=lead, now=now, parked_retry=True)
+            if outcome == "unassigned":
+                await attempt.rollback()
+                continue
+            await attempt.commit()
+            moved += 1
+            log.info("router.parked_lead_routed", lead_id=lead.lead_id, outcome=outcome)
+        self.metrics.parked.set(await store.count_parked(session))
+        return moved
 
     # --- reassignment and closing ----------------------------------------------------------
 

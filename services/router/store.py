@@ -219,3 +219,29 @@ async def decisions_for(session: AsyncSession, lead_id: str) -> list[dict[str, A
         {"l": lead_id},
     )
     return [dict(r._mapping) for r in rows]
+
+
+async def parked_leads(session: AsyncSession, *, limit: int) -> list[dict[str, Any]]:
+    """Leads no rep could take, oldest first; locked so two routers never retry the same one."""
+    rows = await session.execute(
+        text(
+            "SELECT lead FROM router.leads WHERE status = 'unassigned' ORDER BY received_at "
+            "LIMIT :limit FOR UPDATE SKIP LOCKED"
+        ),
+        {"limit": limit},
+    )
+    return [r[0] for r in rows]
+
+
+async def delete_parked(session: AsyncSession, lead_id: str) -> None:
+    await session.execute(
+        text("DELETE FROM router.leads WHERE lead_id = :id AND status = 'unassigned'"),
+        {"id": lead_id},
+    )
+
+
+async def count_parked(session: AsyncSession) -> int:
+    return int(
+        await session.scalar(text("SELECT count(*) FROM router.leads WHERE status = 'unassigned'"))
+        or 0
+    )

@@ -181,3 +181,34 @@ def test_invalid_policy_at_start_up_stops_the_service_naming_the_field(
     assert proc.returncode != 0
     err = proc.stderr.decode()
     assert "teams[0].reps[1].timezone: unknown time zone 'Europe/Pariss'" in err
+
+
+async def test_simulate_endpoint_replays_history_through_a_proposed_policy(
+    app_client: tuple[FastAPI, httpx.AsyncClient, Path], kit: RouterKit
+) -> None:
+    _, client, _ = app_client
+    lead = kit.lead()
+    assert await kit.receive(kit.service(), lead) == "assigned"
+    before = await kit.rows("SELECT count(*) AS n FROM router.assignments")
+
+    proposed = yaml.safe_dump(kit.policy_data(lambda d: d.update(version="proposed")))
+    resp = await client.post(
+        "/v1/admin/simulate?since=1h",
+        content=proposed,
+        headers={"Content-Type": "application/yaml"},
+    )
+    assert resp.status_code == 200, resp.text
+    report = resp.json()
+    assert report["policy"]["label"] == "proposed"
+    assert report["leads"] >= 1
+    assert sum(t["simulated"] for t in report["teams"].values()) >= 1
+    after = await kit.rows("SELECT count(*) AS n FROM router.assignments")
+    assert after == before, "a simulation must write nothing"
+
+    bad = kit.policy_data()
+    bad["rules"][0]["team"] = "nowhere"
+    resp = await client.post("/v1/admin/simulate", content=yaml.safe_dump(bad))
+    assert resp.status_code == 422
+    assert "rules[0].team" in resp.json()["detail"]
+    resp = await client.post("/v1/admin/simulate", content=proposed, headers={"Authorization": ""})
+    assert resp.status_code == 401
