@@ -10,7 +10,7 @@ export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
 export DATABASE_URL ?= postgresql+asyncpg://baton@127.0.0.1:55432/baton
 export POLICY_PATH ?= deploy/policy.example.yaml
 
-.PHONY: venv stack stack-stop migrate run demo test test-unit test-faults lint typecheck clean tools docs
+.PHONY: venv stack stack-stop migrate run demo test test-unit test-faults lint typecheck clean tools docs dashboard-png
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
@@ -45,6 +45,9 @@ tools: ## system tools the checks use (promtool from Debian's prometheus package
 	  pkill -x prometheus || true; }
 	@test -d tools/asyncapi/node_modules/@asyncapi/parser || \
 	  (cd tools/asyncapi && npm ci --no-audit --no-fund --loglevel=error)
+
+dashboard-png: migrate tools ## demo traffic + local Prometheus, then render the dashboard to docs/dashboard.png
+	deploy/local/dashboard.sh
 
 docs: venv ## regenerate docs/asyncapi.yaml and docs/openapi/*.json from the code
 	$(BIN)/baton docs
