@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 from fastapi import FastAPI
 
-from services.router import handlers
+from services.router import admin, handlers
 from services.router.api import reload_policy, router
 from services.router.metrics import RouterMetrics
 from services.router.service import PolicyHolder, RouterService
@@ -98,9 +98,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.policy = holder
     app.state.policy_path = settings.policy_path
     app.state.router_metrics = metrics
+    app.state.router_service = service
     app.state.tokens = parse_tokens(settings.api_tokens)
     install_error_handlers(app)
     install_metrics_middleware(app, runtime.metrics)
     app.include_router(ops_router(runtime.checks(), runtime.metrics))
     app.include_router(router)
+    app.include_router(admin.router)
     return app

@@ -11,11 +11,13 @@ decision row, the assignment and the event all carry the version that decided.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router import store
@@ -34,6 +36,7 @@ from services.router.metrics import RouterMetrics
 from shared.db import Outbox
 from shared.events import (
     AccountRef,
+    ContactErased,
     Lead,
     LeadAssigned,
     LeadDisqualified,
@@ -46,9 +49,11 @@ from shared.events import (
     Sla,
     TeamRef,
     derived_id,
+    erase_lead_data,
     make_event,
 )
-from shared.logs import get_logger
+from shared.http import DomainError
+from shared.logs import get_logger, scrub
 from shared.policy import Policy
 
 log = get_logger(__name__)
@@ -136,7 +141,7 @@ class RouterService:
         email, phone = lead.contact.email, lead.contact.phone
         domain = business_domain(lead)
         open_lead = await store.find_open_lead(session, email=email, phone=phone, now=now)
-        account = await self._account(session, policy, domain)
+        account = await self.account_match(session, policy, domain)
         states = await store.rep_states(session)
         decision = decide(
             facts=facts,
@@ -347,7 +352,7 @@ class RouterService:
             return False
         lead = Lead.model_validate(row.lead)
         domain = business_domain(lead)
-        account = await self._account(session, policy, domain)
+        account = await self.account_match(session, policy, domain)
         states = await store.rep_states(session)
         decision = decide(
             facts=flatten_lead(row.lead),
@@ -442,7 +447,7 @@ class RouterService:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    async def _account(
+    async def account_match(
         self, session: AsyncSession, policy: Policy, domain: str | None
     ) -> AccountMatch | None:
         if not domain:
@@ -615,3 +620,162 @@ class RouterService:
             at=now,
             trace={"explanation": list(lines), **extra},
         )
+
+
+# --- right to erasure and retention ------------------------------------------------------------
+
+
+class InvalidContact(DomainError):
+    status = 422
+    type_slug = "invalid-contact"
+    title = "No usable contact to erase"
+
+
+REJECTED_PREFIX = "rejected by owner"
+
+
+def normalise_contact(email: str | None, phone: str | None) -> tuple[str | None, str | None]:
+    """The contact as the router stored it: e-mail lower-cased, phone in E.164.
+
+    Never echoes the values in errors (they are personal data).
+    """
+    fields: list[dict[str, str]] = []
+    norm_email = norm_phone = None
+    if email is not None and email.strip():
+        norm_email = email.strip().lower()
+        local, at, domain = norm_email.rpartition("@")
+        if not at or not local or not domain:
+            fields.append({"name": "email", "message": "not an e-mail address"})
+        else:
+            try:  # stored domains are ASCII (punycode)
+                norm_email = f"{local}@{domain.encode('idna').decode('ascii')}"
+            except UnicodeError:
+                fields.append({"name": "email", "message": "not an e-mail address"})
+    if phone is not None and phone.strip():
+        try:
+            number = phonenumbers.parse(phone.strip(), None)
+            if not phonenumbers.is_valid_number(number):
+                raise ValueError
+            norm_phone = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        except (phonenumbers.NumberParseException, ValueError):
+            fields.append(
+                {"name": "phone", "message": "not a valid phone number in +<country> form"}
+            )
+    if fields:
+        raise InvalidContact("the contact is not valid", fields=fields)
+    if norm_email is None and norm_phone is None:
+        raise InvalidContact(
+            "give the contact's email or phone",
+            fields=[{"name": "email", "message": "email or phone is required"}],
+        )
+    return norm_email, norm_phone
+
+
+def erase_trace(trace: Any) -> Any:
+    """A decision trace without anything personal: a rep's free-text rejection reason is
+    dropped, and e-mail/phone shaped text is masked (traces normally hold policy words only)."""
+    if isinstance(trace, dict):
+        out = {k: erase_trace(v) for k, v in trace.items()}
+        reason = out.get("reason")
+        if isinstance(reason, str) and reason.startswith(REJECTED_PREFIX + ":"):
+            out["reason"] = REJECTED_PREFIX
+        return out
+    if isinstance(trace, list):
+        return [erase_trace(v) for v in trace]
+    if isinstance(trace, str):
+        return scrub(trace)
+    return trace
+
+
+async def erase_leads(
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    topic: str,
+    lead_ids: list[str],
+    reason: str,
+    erasure_id: str,
+    now: datetime,
+) -> None:
+    """Erase these leads' personal data in the router, log the erasure and publish
+    `contact.erased` (ids only) in the same transaction, so intake, followup and sales tools
+    follow. Idempotent: erasing an erased lead changes nothing."""
+    for lead_id, doc in (await store.lead_documents(session, lead_ids)).items():
+        await store.erase_lead(session, lead_id=lead_id, lead=erase_lead_data(doc), at=now)
+    for decision_id, trace in await store.decision_traces(session, lead_ids):
+        erased = erase_trace(trace)
+        if erased != trace:
+            await store.replace_trace(session, decision_id=decision_id, trace=erased)
+    await store.record_erasure(
+        session, erasure_id=erasure_id, reason=reason, lead_ids=lead_ids, at=now
+    )
+    if lead_ids:
+        data = ContactErased(
+            erasure_id=erasure_id,
+            lead_ids=lead_ids,
+            erased_at=now,
+            reason="retention" if reason == "retention" else "request",
+        )
+        event = make_event(
+            type="contact.erased",
+            source=EVENT_SOURCE,
+            subject=erasure_id,
+            data=data,
+            id=erasure_id,
+            time=now,
+        )
+        await outbox.add(session, topic=topic, event=event)
+    log.info("router.erased", erasure_id=erasure_id, reason=reason, leads=len(lead_ids))
+
+
+async def erase_contact(
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    topic: str,
+    email: str | None,
+    phone: str | None,
+    now: datetime,
+) -> tuple[str, list[str]]:
+    """Right to erasure: every lead of this contact loses its personal data; returns
+    (erasure id, lead ids). Taken under the assignment lock, so no decision for the same
+    contact is half-way through while the leads are erased."""
+    norm_email, norm_phone = normalise_contact(email, phone)
+    await store.lock_assignments(session)
+    lead_ids = await store.contact_lead_ids(session, email=norm_email, phone=norm_phone)
+    erasure_id = str(uuid.uuid4())
+    await erase_leads(
+        session,
+        outbox=outbox,
+        topic=topic,
+        lead_ids=lead_ids,
+        reason="request",
+        erasure_id=erasure_id,
+        now=now,
+    )
+    return erasure_id, lead_ids
+
+
+async def purge_expired(
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    topic: str,
+    before: datetime,
+    now: datetime,
+    limit: int = 500,
+) -> list[str]:
+    """Retention: erase up to `limit` leads received before `before` (one `contact.erased`
+    per batch); call again until it returns nothing."""
+    lead_ids = await store.expired_lead_ids(session, before=before, limit=limit)
+    if lead_ids:
+        await erase_leads(
+            session,
+            outbox=outbox,
+            topic=topic,
+            lead_ids=lead_ids,
+            reason="retention",
+            erasure_id=str(uuid.uuid4()),
+            now=now,
+        )
+    return lead_ids

@@ -245,3 +245,115 @@ async def count_parked(session: AsyncSession) -> int:
         await session.scalar(text("SELECT count(*) FROM router.leads WHERE status = 'unassigned'"))
         or 0
     )
+
+
+# --- erasure and retention -----------------------------------------------------------------
+
+
+async def contact_lead_ids(
+    session: AsyncSession, *, email: str | None, phone: str | None
+) -> list[str]:
+    """Every lead of the contact (same normalised e-mail or E.164 phone), locked."""
+    rows = await session.execute(
+        text(
+            "SELECT lead_id::text FROM router.leads WHERE ((:email)::text IS NOT NULL "
+            "AND email = :email OR (:phone)::text IS NOT NULL AND phone = :phone) "
+            "ORDER BY received_at FOR UPDATE"
+        ),
+        {"email": email, "phone": phone},
+    )
+    return [r[0] for r in rows]
+
+
+async def expired_lead_ids(session: AsyncSession, *, before: datetime, limit: int) -> list[str]:
+    """Leads received before `before` that still hold personal data, oldest first, locked."""
+    rows = await session.execute(
+        text(
+            "SELECT lead_id::text FROM router.leads WHERE erased_at IS NULL "
+            "AND received_at < :before ORDER BY received_at LIMIT :limit "
+            "FOR UPDATE SKIP LOCKED"
+        ),
+        {"before": before, "limit": limit},
+    )
+    return [r[0] for r in rows]
+
+
+async def lead_documents(session: AsyncSession, lead_ids: list[str]) -> dict[str, dict[str, Any]]:
+    rows = await session.execute(
+        text(
+            "SELECT lead_id::text, lead FROM router.leads WHERE lead_id = ANY(CAST(:ids AS uuid[]))"
+        ),
+        {"ids": lead_ids},
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+async def erase_lead(
+    session: AsyncSession, *, lead_id: str, lead: dict[str, Any], at: datetime
+) -> None:
+    """Drop the contact columns and store the erased lead document (`erased_at` marks it)."""
+    await session.execute(
+        text(
+            "UPDATE router.leads SET email = NULL, phone = NULL, lead = CAST(:lead AS jsonb), "
+            "erased_at = coalesce(erased_at, :at), updated_at = now() WHERE lead_id = :id"
+        ),
+        {"id": lead_id, "lead": orjson.dumps(lead).decode(), "at": at},
+    )
+
+
+async def decision_traces(
+    session: AsyncSession, lead_ids: list[str]
+) -> list[tuple[int, dict[str, Any]]]:
+    rows = await session.execute(
+        text(
+            "SELECT id, trace FROM router.decisions WHERE lead_id = ANY(CAST(:ids AS uuid[])) "
+            "ORDER BY id"
+        ),
+        {"ids": lead_ids},
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+async def replace_trace(session: AsyncSession, *, decision_id: int, trace: dict[str, Any]) -> None:
+    await session.execute(
+        text("UPDATE router.decisions SET trace = CAST(:t AS jsonb) WHERE id = :id"),
+        {"id": decision_id, "t": orjson.dumps(trace, default=str).decode()},
+    )
+
+
+async def record_erasure(
+    session: AsyncSession, *, erasure_id: str, reason: str, lead_ids: list[str], at: datetime
+) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO router.erasures (erasure_id, reason, lead_ids, erased_at) "
+            "VALUES (:id, :reason, CAST(:ids AS uuid[]), :at) ON CONFLICT DO NOTHING"
+        ),
+        {"id": erasure_id, "reason": reason, "ids": lead_ids, "at": at},
+    )
+
+
+async def get_erasure(session: AsyncSession, erasure_id: str) -> dict[str, Any] | None:
+    row = (
+        await session.execute(
+            text(
+                "SELECT erasure_id::text, reason, "
+                "array(SELECT x::text FROM unnest(lead_ids) x) AS lead_ids, erased_at "
+                "FROM router.erasures WHERE erasure_id = :id"
+            ),
+            {"id": erasure_id},
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def assignments_for(session: AsyncSession, lead_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text(
+            "SELECT seq, owner_id, team_id, rule_id, strategy, reason, previous_owner_id, "
+            "assigned_at, due_at, policy_version FROM router.assignments "
+            "WHERE lead_id = :l ORDER BY seq"
+        ),
+        {"l": lead_id},
+    )
+    return [dict(r._mapping) for r in rows]

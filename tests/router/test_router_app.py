@@ -212,3 +212,41 @@ async def test_simulate_endpoint_replays_history_through_a_proposed_policy(
     assert "rules[0].team" in resp.json()["detail"]
     resp = await client.post("/v1/admin/simulate", content=proposed, headers={"Authorization": ""})
     assert resp.status_code == 401
+
+
+async def test_admin_reps_lead_history_and_route_preview(
+    app_client: tuple[FastAPI, httpx.AsyncClient, Path], kit: RouterKit
+) -> None:
+    _, client, _ = app_client
+    reps = (await client.get("/v1/admin/reps")).json()["reps"]
+    by_id = {r["id"]: r for r in reps}
+    assert by_id[kit.rep("a")]["eligible"] is True
+    assert by_id[kit.rep("z")]["eligible"] is False and by_id[kit.rep("z")]["reason"] == "inactive"
+    assert {"capacity", "open_leads", "on_duty", "out_of_office"} <= set(by_id[kit.rep("a")])
+
+    before = await kit.rows("SELECT count(*) AS n FROM router.leads")
+    lead = kit.lead(company_size=800)
+    body = {
+        "contact": lead.contact.model_dump(mode="json"),
+        "company_size": 800,
+        "engagement": {"demo_request": True},
+    }
+    resp = await client.post("/v1/route/preview", json=body)
+    assert resp.status_code == 200, resp.text
+    preview = resp.json()
+    assert preview["outcome"] == "assigned" and preview["owner_id"]
+    assert any(r["rule_id"] == "demo" and r["matched"] for r in preview["breakdown"])
+    assert preview["sla"]["window_seconds"] > 0 and preview["explanation"]
+    assert await kit.rows("SELECT count(*) AS n FROM router.leads") == before, "preview wrote"
+    bad = await client.post("/v1/route/preview", json={"contact": {}, "bogus": 1})
+    assert bad.status_code == 422 and "bogus" in bad.json()["detail"]
+
+    assert await kit.receive(kit.service(), lead) == "assigned"
+    resp = await client.get(f"/v1/leads/{lead.lead_id}")
+    assert resp.status_code == 200, resp.text
+    got = resp.json()
+    assert got["status"] == "assigned" and [a["seq"] for a in got["assignments"]] == [1]
+    assert [d["kind"] for d in got["decisions"]] == ["assigned"]
+    missing = await client.get("/v1/leads/00000000-0000-0000-0000-000000000000")
+    assert missing.status_code == 404
+    assert (await client.get("/v1/admin/reps", headers={"Authorization": ""})).status_code == 401

@@ -1,0 +1,95 @@
+"""Router admin API, part two: rep availability, a lead with its history, route preview."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.router import preview as views
+from services.router import store
+from services.router.service import RouterService
+from shared.auth import Token, require
+from shared.events import Channel, Consent, Contact, Engagement, Lead, utcnow
+from shared.http import DomainError
+from shared.runtime import Runtime
+
+router = APIRouter()
+
+
+class LeadNotFound(DomainError):
+    status = 404
+    type_slug = "lead-not-found"
+    title = "Lead not found"
+
+
+class PreviewIn(BaseModel):
+    """A canonical lead as intake would produce it; ids and times are filled in when absent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(default="preview", max_length=64)
+    channel: Channel = "form"
+    received_at: datetime | None = None
+    contact: Contact
+    consent: Consent = Field(default_factory=Consent)
+    message: str | None = Field(default=None, max_length=10_000)
+    utm: dict[str, str] = Field(default_factory=dict)
+    engagement: Engagement = Field(default_factory=Engagement)
+    company_size: int | None = Field(default=None, ge=0)
+    industry: str | None = Field(default=None, max_length=200)
+    answers: dict[str, str] = Field(default_factory=dict)
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+@router.get("/v1/admin/reps")
+async def get_reps(
+    request: Request, _: Annotated[Token, Depends(require("read"))]
+) -> dict[str, Any]:
+    """Every rep's availability now (active, out of office, open leads vs capacity, on duty)."""
+    runtime: Runtime = request.app.state.runtime
+    service: RouterService = request.app.state.router_service
+    async with runtime.sessions() as session:
+        return {"reps": await views.reps(service, session, now=utcnow())}
+
+
+@router.get("/v1/leads/{lead_id}")
+async def get_lead(
+    lead_id: UUID, request: Request, _: Annotated[Token, Depends(require("read"))]
+) -> dict[str, Any]:
+    """The lead as routed, with its assignments and every decision (policy version, trace)."""
+    runtime: Runtime = request.app.state.runtime
+    async with runtime.sessions() as session:
+        row = await store.get_lead(session, str(lead_id))
+        if row is None:
+            raise LeadNotFound("the router has no lead with this id")
+        return {
+            "lead_id": row.lead_id,
+            "status": row.status,
+            "owner_id": row.owner_id,
+            "team_id": row.team_id,
+            "assignment_seq": row.assignment_seq,
+            "closed_at": row.closed_at,
+            "lead": row.lead,
+            "assignments": await store.assignments_for(session, str(lead_id)),
+            "decisions": await store.decisions_for(session, str(lead_id)),
+        }
+
+
+@router.post("/v1/route/preview")
+async def post_preview(
+    body: PreviewIn, request: Request, _: Annotated[Token, Depends(require("read"))]
+) -> dict[str, Any]:
+    """Score and route a lead on the live policy without assigning it: the same trace, no effects."""
+    runtime: Runtime = request.app.state.runtime
+    service: RouterService = request.app.state.router_service
+    now = utcnow()
+    data = body.model_dump()
+    data["received_at"] = data["received_at"] or now
+    lead = Lead(lead_id=str(uuid.uuid4()), **data)
+    async with runtime.sessions() as session:
+        return await views.preview(service, session, lead=lead, now=now)
