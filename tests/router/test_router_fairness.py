@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,8 @@ from shared.events import Lead
 from tests.router.conftest import RouterKit
 
 pytestmark = pytest.mark.integration
+# Over 10,000 leads, and a multiple of 12 so each half is a whole number of weight cycles (1+2+3).
+N_LEADS = 10_008
 
 
 async def _route_everywhere(
@@ -46,36 +49,43 @@ async def test_two_instances_share_one_fair_sequence_across_a_restart(
     kit: RouterKit, new_kit: Callable[[str], RouterKit]
 ) -> None:
     a, b, c = kit.rep("a"), kit.rep("b"), kit.rep("c")  # weights 1, 2, 3
-    policy = kit.policy()
-    leads = [kit.lead(email=kit.email(f"f{i}", f"fair{i}-{kit.tag}.com")) for i in range(300)]
+
+    def roomy(data: dict[str, Any]) -> None:  # capacity is not what this test is about
+        for team in data["teams"]:
+            for rep in team["reps"]:
+                rep["capacity"] = 100_000
+
+    policy = kit.policy(roomy)
+    total, half = N_LEADS, N_LEADS // 2
+    leads = [kit.lead(email=kit.email(f"f{i}", f"fair{i}-{kit.tag}.com")) for i in range(total)]
 
     first = [new_kit(kit.tag), new_kit(kit.tag)]
     try:
-        await _route_everywhere([(k, k.service(policy)) for k in first], leads[:150])
+        await _route_everywhere([(k, k.service(policy)) for k in first], leads[:half])
     finally:
         for k in first:
             await k.engine.dispose()
-    assert await _owners(kit) == {a: 25, b: 50, c: 75}
+    assert await _owners(kit) == {a: half // 6, b: half // 3, c: half // 2}
 
     # "restart": new processes (engines, services, empty memory) continue the same sequence
     second = [new_kit(kit.tag), new_kit(kit.tag)]
     try:
-        await _route_everywhere([(k, k.service(policy)) for k in second], leads[150:])
+        await _route_everywhere([(k, k.service(policy)) for k in second], leads[half:])
     finally:
         for k in second:
             await k.engine.dispose()
-    assert await _owners(kit) == {a: 50, b: 100, c: 150}
+    assert await _owners(kit) == {a: total // 6, b: total // 3, c: total // 2}
 
-    [total] = await kit.rows(
+    [count] = await kit.rows(
         "SELECT count(*) AS n, count(DISTINCT lead_id) AS leads FROM router.assignments "
         "WHERE owner_id LIKE :p",
         p=f"%-{kit.tag}",
     )
-    assert (total["n"], total["leads"]) == (300, 300)
+    assert (count["n"], count["leads"]) == (total, total)
     [events] = await kit.rows(
         "SELECT count(*) AS n FROM router.outbox WHERE key = ANY(:ids)",
         ids=[lead.lead_id for lead in leads],
     )
-    assert events["n"] == 300
+    assert events["n"] == total
     loads = {rep: await kit.open_leads(rep) for rep in (a, b, c)}
-    assert loads == {a: 50, b: 100, c: 150}
+    assert loads == {a: total // 6, b: total // 3, c: total // 2}
