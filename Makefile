@@ -68,5 +68,12 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+.PHONY: bench bench-quick
+bench: venv stack ## benchmarks on the real local stack (< 15 min): table + bench/results.json
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-quick: venv stack ## a 2-minute smoke version of make bench
+	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .local deploy/local/.kafka

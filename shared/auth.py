@@ -77,4 +77,11 @@ def require(scope: str) -> Callable[[Request], Awaitable[Token]]:
             raise Forbidden(f"this endpoint needs the {scope!r} scope")
         return token
 
+    dependency.required_scope = scope  # type: ignore[attr-defined]  # read by the route-table test
     return dependency
+
+
+def required_scope(call: object) -> str | None:
+    """The scope a `require(...)` dependency checks, or None for any other callable."""
+    scope = getattr(call, "required_scope", None)
+    return scope if isinstance(scope, str) else None

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import importlib
 import sys
+from datetime import datetime, timedelta
 
 from shared.logs import configure_logging, get_logger
 from shared.settings import Settings
@@ -68,6 +69,48 @@ def _operator(settings: Settings, args: argparse.Namespace) -> int:
     return tools.run(settings, args)
 
 
+async def purge(settings: Settings, *, days: int, now: datetime | None = None) -> tuple[int, int]:
+    """Retention (`baton purge`, run daily from cron or a CronJob): anonymise leads received
+    more than `days` ago, keeping their non-personal facts. Intake and router erase their own
+    rows here, in batches; each router batch publishes `contact.erased` through the router's
+    outbox (its relay sends it), and followup erases its notes when it consumes that.
+    Returns (intake leads, router leads) erased."""
+    from services.intake.service import purge_expired as purge_intake
+    from services.router.service import purge_expired as purge_router
+    from shared.db import Outbox, make_engine, make_sessionmaker
+    from shared.events import utcnow
+
+    now = now or utcnow()
+    before = now - timedelta(days=days)
+    engine = make_engine(settings.database_url, pool_size=1)
+    sessions = make_sessionmaker(engine)
+    outbox = Outbox("router")
+    counts = [0, 0]
+    try:
+        while True:
+            async with sessions() as session, session.begin():
+                done = await purge_intake(session, before=before, now=now)
+            counts[0] += len(done)
+            if not done:
+                break
+        while True:
+            async with sessions() as session, session.begin():
+                done = await purge_router(
+                    session,
+                    outbox=outbox,
+                    topic=settings.topics.contacts_erased,
+                    before=before,
+                    now=now,
+                )
+            counts[1] += len(done)
+            if not done:
+                break
+    finally:
+        await engine.dispose()
+    log.info("retention.purged", days=days, intake=counts[0], router=counts[1])
+    return counts[0], counts[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="baton")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -78,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("docs", help="regenerate docs/asyncapi.yaml and docs/openapi/*.json")
     check = sub.add_parser("check-policy", help="validate a routing policy file")
     check.add_argument("path", nargs="?")
+    purge_p = sub.add_parser(
+        "purge", help="retention: erase personal data of leads older than retention.lead_days"
+    )
+    purge_p.add_argument("--days", type=int, help="override the policy's retention.lead_days")
     _operator_parsers(sub)
     args = parser.parse_args(argv)
 
@@ -102,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in write():
             print(f"wrote {path}")
+        return 0
+    if args.cmd == "purge":
+        from shared.policy import load_policy
+
+        days = args.days or load_policy(settings.policy_path).retention.lead_days
+        result = asyncio.run(purge(settings, days=days))
+        print(f"purged leads older than {days} days: intake {result[0]}, router {result[1]}")
         return 0
     if args.cmd in ("simulate", "explain", "report"):
         return _operator(settings, args)

@@ -23,7 +23,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping (a `SELECT 1` round trip on every checkout): a connection found dead is
+        # a DBAPI disconnect error, which invalidates the pool and is reported as an outage
+        # (intake: 503 + Retry-After; consumers: retry), and the next checkout reconnects.
+        pool_pre_ping=False,
         pool_timeout=5,
         connect_args={"timeout": 5, "command_timeout": 30},
     )

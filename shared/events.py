@@ -225,9 +225,56 @@ class LeadReengage(_Model):
 
 
 class ContactErased(_Model):
+    """A contact's personal data was erased from these leads (ids only, never personal data).
+
+    `reason`: "request" (right to erasure, admin call) or "retention" (older than the policy's
+    `retention.lead_days`). Consumers erase their own copies of these leads' personal data.
+    """
+
     erasure_id: str
     lead_ids: list[str]
     erased_at: datetime
+    reason: Literal["request", "retention"] | None = None
+
+
+# --- personal data -----------------------------------------------------------------------------
+
+# Contact fields that identify a person; the rest of the contact (seniority band, e-mail kind,
+# company domain, country) are kept as non-personal facts for metrics, calibration and what-if.
+PERSONAL_CONTACT_FIELDS = ("email", "phone", "first_name", "last_name", "title", "company")
+
+
+def erase_lead_data(lead: dict[str, Any]) -> dict[str, Any]:
+    """The canonical lead (JSON form) without its personal data; still a valid `Lead`.
+
+    Erased: contact email/phone/names/title/company, the free-text message, answers and extra
+    fields, the consent wording, and query strings of viewed pages (they can carry e-mails).
+    Kept: ids, source, channel, times, UTM, engagement flags, company size, industry, opt-in.
+    """
+    out = dict(lead)
+    contact = dict(out.get("contact") or {})
+    for name in PERSONAL_CONTACT_FIELDS:
+        contact.pop(name, None)
+    out["contact"] = contact
+    if isinstance(out.get("consent"), dict):
+        out["consent"] = {**out["consent"], "wording": None}
+    out["message"] = None
+    out["answers"] = {}
+    out["extra"] = {}
+    engagement = out.get("engagement")
+    if isinstance(engagement, dict):
+        out["engagement"] = {
+            **engagement,
+            "pages_viewed": [_strip_query(p) for p in engagement.get("pages_viewed") or []],
+            "content_downloaded": [
+                _strip_query(p) for p in engagement.get("content_downloaded") or []
+            ],
+        }
+    return out
+
+
+def _strip_query(url: Any) -> Any:
+    return url.split("?", 1)[0].split("#", 1)[0] if isinstance(url, str) else url
 
 
 EVENT_TYPES: dict[str, type[_Model]] = {

@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.metrics import CommonMetrics, exposition
 
@@ -109,18 +110,40 @@ def install_error_handlers(app: FastAPI, *domain_errors: type[Exception]) -> Non
         )
 
 
-def install_metrics_middleware(app: FastAPI, metrics: CommonMetrics) -> None:
-    @app.middleware("http")
-    async def _measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+class MetricsMiddleware:
+    """Pure ASGI middleware: request count by route template and status, and latency by route.
+
+    Not `BaseHTTPMiddleware` (an anyio task group and memory streams per request): it only
+    watches the `http.response.start` message go by and reads the matched route afterwards.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: CommonMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        metrics.http_requests.labels(template, str(response.status_code)).inc()
-        metrics.http_seconds.labels(template).observe(time.perf_counter() - start)
-        return response
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.http_requests.labels(template, str(status)).inc()
+            self.metrics.http_seconds.labels(template).observe(time.perf_counter() - start)
+
+
+def install_metrics_middleware(app: FastAPI, metrics: CommonMetrics) -> None:
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
 
 
 def ops_router(checks: dict[str, Check], metrics: CommonMetrics) -> APIRouter:

@@ -227,6 +227,29 @@ class ProducerLink:
         producer._closed = True
 
 
+# SQLSTATE classes that mean "the database cannot serve us right now", not "this event is bad":
+# 08 connection exception, 53 insufficient resources (e.g. 53300 too many connections),
+# 57 operator intervention (57P01 admin shutdown, 57P03 cannot connect now: starting/stopping).
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, looking through SQLAlchemy's and asyncpg's wrappers."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        code = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
+        if isinstance(code, str):
+            return code
+        orig = getattr(e, "orig", None)
+        todo += [orig if isinstance(orig, BaseException) else None, e.__cause__]
+    return None
+
+
 def is_transient(exc: BaseException) -> bool:
     """Failures of a dependency (retry forever) as opposed to failures of the event (dead-letter)."""
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -234,6 +257,9 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError | InterfaceError | OSError | KafkaError | TimeoutError):
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    code = _sqlstate(exc)
+    if code is not None and code[:2] in _TRANSIENT_SQLSTATE_CLASSES:
         return True
     name = type(exc).__name__
     return name in {

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     followup_unknown_lead_grace_seconds: float = Field(default=3600.0, gt=0)
     followup_health_refresh_seconds: float = Field(default=30.0, gt=0)
     max_body_bytes: int = Field(default=65536, ge=1024)
+    # Intake group commit: concurrent webhooks share one transaction (flushed when `max` are
+    # queued or `window_ms` after the first); false = one transaction per request.
+    intake_group_commit: bool = True
+    intake_group_commit_max: int = Field(default=64, ge=1)
+    intake_group_commit_window_ms: float = Field(default=2.0, ge=0)
     # Bearer tokens for admin/activity endpoints: "name:scope+scope:sha256hex" entries,
     # comma separated. Only hashes are configured; see shared.auth.
     api_tokens: str = ""

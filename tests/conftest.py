@@ -80,13 +80,33 @@ def unique_topics() -> Topics:
 
 
 @pytest.fixture
-async def kafka_settings(migrated: Settings) -> Settings:
-    """Settings with a fresh set of topics (and consumer groups) for this test."""
+async def kafka_settings(migrated: Settings) -> AsyncIterator[Settings]:
+    """Settings with a fresh set of topics (and consumer groups) for this test.
+
+    Test topics have 3 partitions (enough for ordering and rebalance behaviour) and are
+    deleted afterwards, so a long-lived local broker does not pile up thousands of partitions.
+    """
     topics = unique_topics()
     tag = topics.leads_received.split(".")[0]
-    settings = migrated.model_copy(update={"topics": topics, "consumer_group_prefix": tag})
+    settings = migrated.model_copy(
+        update={"topics": topics, "consumer_group_prefix": tag, "topic_partitions": 3}
+    )
     await ensure_topics(settings)
-    return settings
+    yield settings
+    await delete_topics(settings, topics.all())
+
+
+async def delete_topics(settings: Settings, names: list[str]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    try:
+        await admin.start()
+        await admin.delete_topics(names)
+    except Exception:  # cleanup only; the broker may be down in a fault test
+        pass
+    finally:
+        await admin.close()
 
 
 def topic_env(settings: Settings) -> dict[str, str]:

@@ -41,7 +41,11 @@ def create_app(settings: Settings) -> FastAPI:
     )
     runtime.consume(
         group_id=f"{settings.consumer_group_prefix}-followup",
-        topics=[settings.topics.leads_assigned, settings.topics.leads_activity],
+        topics=[
+            settings.topics.leads_assigned,
+            settings.topics.leads_activity,
+            settings.topics.contacts_erased,
+        ],
         fn=handlers.build(service, ticker.wake),
     )
 

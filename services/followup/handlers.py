@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup.service import FollowupService
-from shared.events import CloudEvent, LeadActivity, LeadAssigned
+from shared.events import CloudEvent, ContactErased, LeadActivity, LeadAssigned
 
 EventFn = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
@@ -27,7 +27,14 @@ def build(service: FollowupService, on_clock_started: Callable[[], None]) -> Eve
             source_event_id=event.id,
         )
 
-    table: dict[str, EventFn] = {"lead.assigned": on_assigned, "lead.activity": on_activity}
+    async def on_erased(session: AsyncSession, event: CloudEvent) -> None:
+        await service.on_erased(session, event=ContactErased.model_validate(event.data))
+
+    table: dict[str, EventFn] = {
+        "lead.assigned": on_assigned,
+        "lead.activity": on_activity,
+        "contact.erased": on_erased,
+    }
 
     async def dispatch(session: AsyncSession, event: CloudEvent) -> None:
         fn = table.get(event.type)

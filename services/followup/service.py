@@ -26,6 +26,7 @@ from services.followup.metrics import FollowupMetrics
 from shared.db import Outbox
 from shared.events import (
     CloudEvent,
+    ContactErased,
     LeadActivity,
     LeadAssigned,
     LeadEscalated,
@@ -70,6 +71,12 @@ class FollowupService:
             {"level": s.level, "action": s.action, "after_seconds": s.after_seconds}
             for s in self.policy.escalation
         ]
+
+    # --- right to erasure ---------------------------------------------------------------------
+
+    async def on_erased(self, session: AsyncSession, *, event: ContactErased) -> int:
+        """`contact.erased`: drop the notes kept about these leads (idempotent)."""
+        return await store.erase_notes(session, event.lead_ids)
 
     # --- assignments -------------------------------------------------------------------------
 

@@ -394,3 +394,25 @@ async def count_open_clocks(session: AsyncSession) -> int:
         await session.scalar(text("SELECT count(*) FROM followup.clocks WHERE status = 'open'"))
         or 0
     )
+
+
+async def erase_notes(session: AsyncSession, lead_ids: list[str]) -> int:
+    """Right to erasure: free-text notes about these leads may describe the contact; drop them.
+
+    Activity facts (type, time, actor = rep id) and clocks (owner/manager are reps) stay.
+    """
+    activities = await session.execute(
+        text(
+            "UPDATE followup.activities SET note = NULL "
+            "WHERE lead_id = ANY(CAST(:ids AS uuid[])) AND note IS NOT NULL"
+        ),
+        {"ids": lead_ids},
+    )
+    reengagements = await session.execute(
+        text(
+            "UPDATE followup.reengagements SET note = NULL "
+            "WHERE lead_id = ANY(CAST(:ids AS uuid[])) AND note IS NOT NULL"
+        ),
+        {"ids": lead_ids},
+    )
+    return int(activities.rowcount or 0) + int(reengagements.rowcount or 0)  # type: ignore[attr-defined]

@@ -6,11 +6,13 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.requests import ClientDisconnect
 
+from services.intake.batcher import GroupCommitter
 from services.intake.domain.errors import BodyTooLarge, IntakeError, Unavailable
 from services.intake.metrics import IntakeMetrics
 from services.intake.service import Accepted, IntakeService, WebhookRequest
@@ -59,7 +61,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 )
 async def receive_webhook(
     request: Request, source: Annotated[str, Path(max_length=64)]
-) -> JSONResponse:
+) -> Response:
     """Accept one lead; 202 only once it is durable (lead row + outbox event committed)."""
     service: IntakeService = request.app.state.intake
     metrics: IntakeMetrics = request.app.state.intake_metrics
@@ -69,6 +71,12 @@ async def receive_webhook(
     try:
         accepted = await _receive(request, source, service)
         status = "202"
+    except ClientDisconnect:
+        # The sender hung up mid-body: nothing was stored and nobody reads an answer. A quiet,
+        # counted outcome (499, "client closed request"), not an ASGI error traceback.
+        status = "499"
+        metrics.disconnects.labels(label).inc()
+        return Response(status_code=400)
     except IntakeError as exc:
         status = str(exc.status)
         raise
@@ -96,9 +104,15 @@ async def _receive(request: Request, source: str, service: IntakeService) -> Acc
         method=request.method,
         url=str(request.url),
     )
+    prepared = service.prepare(req=req, now=utcnow())
+    if isinstance(prepared, Accepted):  # spam: nothing to store
+        return prepared
+    committer: GroupCommitter | None = request.app.state.committer
+    if committer is not None:
+        return await committer.submit(prepared)  # Unavailable (503) when its batch failed
     try:
         async with runtime.sessions() as session, session.begin():
-            return await service.accept(session, req=req, now=utcnow())
+            return await service.record(session, item=prepared)
     except Exception as exc:
         if is_outage(exc):
             raise Unavailable(

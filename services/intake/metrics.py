@@ -31,6 +31,18 @@ class IntakeMetrics:
             ["source"],
             registry=registry,
         )
+        self.disconnects = Counter(
+            "baton_webhooks_disconnected_total",
+            "Webhooks whose sender hung up before the body was read (nothing stored).",
+            ["source"],
+            registry=registry,
+        )
+        self.commits = Counter(
+            "baton_intake_commits_total",
+            "Group-commit transactions that made leads durable (leads accepted / this = the "
+            "mean batch size).",
+            registry=registry,
+        )
         self.request_seconds = Histogram(
             "baton_intake_request_seconds",
             "Webhook handling time by source, from the request to the 202 (or the error); "

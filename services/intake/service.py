@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import store
@@ -36,7 +37,7 @@ from services.intake.domain.signatures import (
     verify_typeform,
 )
 from shared.db import Outbox
-from shared.events import Lead, make_event
+from shared.events import Lead, erase_lead_data, make_event
 from shared.policy import Policy, PolicyError, SourceConfig
 
 EVENT_SOURCE = "/baton/intake"
@@ -184,9 +185,8 @@ class IntakeService:
             }
         )
 
-    async def accept(
-        self, session: AsyncSession, *, req: WebhookRequest, now: datetime
-    ) -> Accepted:
+    def prepare(self, *, req: WebhookRequest, now: datetime) -> store.NewLead | Accepted:
+        """Verify, parse, map and normalise (no I/O): the rows to write, or Accepted for spam."""
         src = self.source(req.source)
         key = self.verify(src, req, now)
         payload = parse_body(req.content_type, req.body, max_bytes=self.max_body_bytes)
@@ -200,16 +200,6 @@ class IntakeService:
         key = key or req.headers.get("idempotency-key") or _vendor_key(src, payload)
         lead_id = str(uuid.uuid4())
         lead = self.build_lead(src, payload, lead_id, now)
-        if key is not None:
-            earlier = await store.claim_idempotency_key(
-                session, source=src.name, key=key, lead_id=lead_id
-            )
-            if earlier is not None:
-                return Accepted(lead_id=earlier, duplicate=True, channel=src.kind)
-        data = lead.model_dump(mode="json")
-        await store.insert_lead(
-            session, lead_id=lead_id, source=src.name, channel=src.kind, received_at=now, lead=data
-        )
         event = make_event(
             type="lead.received",
             source=EVENT_SOURCE,
@@ -218,8 +208,42 @@ class IntakeService:
             id=lead_id,
             time=now,
         )
-        await self.outbox.add(session, topic=self.topic, event=event)
-        return Accepted(lead_id=lead_id, duplicate=False, channel=src.kind)
+        return store.NewLead(
+            source=src.name,
+            channel=src.kind,
+            key=key,
+            lead_id=lead_id,
+            received_at=now,
+            lead=orjson.dumps(lead.model_dump(mode="json")),
+            topic=self.topic,
+            payload=event.to_bytes(),
+        )
+
+    async def record(self, session: AsyncSession, *, item: store.NewLead) -> Accepted:
+        """Per-request path: key, lead and event in one statement in the caller's transaction."""
+        earlier = await store.record_lead(session, item)
+        return _accepted(item, earlier)
+
+    async def record_batch(
+        self, session: AsyncSession, *, items: list[store.NewLead]
+    ) -> list[Accepted]:
+        """Group commit: many requests' leads in the caller's (one) transaction, in order."""
+        earlier = await store.record_leads(session, items)
+        return [_accepted(item, e) for item, e in zip(items, earlier, strict=True)]
+
+    async def accept(
+        self, session: AsyncSession, *, req: WebhookRequest, now: datetime
+    ) -> Accepted:
+        prepared = self.prepare(req=req, now=now)
+        if isinstance(prepared, Accepted):
+            return prepared
+        return await self.record(session, item=prepared)
+
+
+def _accepted(item: store.NewLead, earlier: str | None) -> Accepted:
+    if earlier is not None:
+        return Accepted(lead_id=earlier, duplicate=True, channel=item.channel)
+    return Accepted(lead_id=item.lead_id, duplicate=False, channel=item.channel)
 
 
 def _vendor_key(src: SourceConfig, payload: dict[str, Any]) -> str | None:
@@ -232,3 +256,24 @@ def _vendor_key(src: SourceConfig, payload: dict[str, Any]) -> str | None:
         if isinstance(response, dict) and isinstance(response.get("token"), str):
             return str(response["token"])
     return None
+
+
+# --- erasure and retention -----------------------------------------------------------------
+
+
+async def erase_leads(session: AsyncSession, *, lead_ids: list[str], now: datetime) -> list[str]:
+    """Erase intake's copy of these leads' personal data (idempotent); returns the ids erased now."""
+    docs = await store.lead_documents(session, lead_ids)
+    for lead_id, doc in docs.items():
+        await store.erase_lead(session, lead_id=lead_id, lead=erase_lead_data(doc), at=now)
+    return list(docs)
+
+
+async def purge_expired(
+    session: AsyncSession, *, before: datetime, now: datetime, limit: int = 500
+) -> list[str]:
+    """Retention: erase up to `limit` leads received before `before`; call until it returns []."""
+    docs = await store.expired_lead_documents(session, before=before, limit=limit)
+    for lead_id, doc in docs.items():
+        await store.erase_lead(session, lead_id=lead_id, lead=erase_lead_data(doc), at=now)
+    return list(docs)

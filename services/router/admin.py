@@ -11,20 +11,13 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.router import preview as views
-from services.router import store
+from services.router.api import LeadNotFound
 from services.router.service import RouterService
 from shared.auth import Token, require
 from shared.events import Channel, Consent, Contact, Engagement, Lead, utcnow
-from shared.http import DomainError
 from shared.runtime import Runtime
 
 router = APIRouter()
-
-
-class LeadNotFound(DomainError):
-    status = 404
-    type_slug = "lead-not-found"
-    title = "Lead not found"
 
 
 class PreviewIn(BaseModel):
@@ -64,20 +57,10 @@ async def get_lead(
     """The lead as routed, with its assignments and every decision (policy version, trace)."""
     runtime: Runtime = request.app.state.runtime
     async with runtime.sessions() as session:
-        row = await store.get_lead(session, str(lead_id))
-        if row is None:
-            raise LeadNotFound("the router has no lead with this id")
-        return {
-            "lead_id": row.lead_id,
-            "status": row.status,
-            "owner_id": row.owner_id,
-            "team_id": row.team_id,
-            "assignment_seq": row.assignment_seq,
-            "closed_at": row.closed_at,
-            "lead": row.lead,
-            "assignments": await store.assignments_for(session, str(lead_id)),
-            "decisions": await store.decisions_for(session, str(lead_id)),
-        }
+        found = await views.lead_history(session, str(lead_id), detail=True)
+    if found is None:
+        raise LeadNotFound("the router has no lead with this id")
+    return found
 
 
 @router.post("/v1/route/preview")

@@ -7,10 +7,13 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
+from services.router import preview as views
 from services.router import store
 from services.router.metrics import RouterMetrics
-from services.router.service import PolicyHolder
+from services.router.service import PolicyHolder, erase_contact
 from services.router.whatif.run import period, simulate_policy_yaml
 from shared.auth import Token, require
 from shared.events import utcnow
@@ -84,17 +87,10 @@ async def get_decisions(
     """Every decision taken for the lead, with its policy version and plain-language trace."""
     runtime: Runtime = request.app.state.runtime
     async with runtime.sessions() as session:
-        row = await store.get_lead(session, str(lead_id))
-        if row is None:
-            raise LeadNotFound("the router has no lead with this id")
-        return {
-            "lead_id": row.lead_id,
-            "status": row.status,
-            "owner_id": row.owner_id,
-            "team_id": row.team_id,
-            "assignment_seq": row.assignment_seq,
-            "decisions": await store.decisions_for(session, str(lead_id)),
-        }
+        found = await views.lead_history(session, str(lead_id), detail=False)
+    if found is None:
+        raise LeadNotFound("the router has no lead with this id")
+    return found
 
 
 @router.post(
@@ -121,3 +117,64 @@ async def post_simulate(
     runtime: Runtime = request.app.state.runtime
     async with runtime.sessions() as session:
         return await simulate_policy_yaml(session, policy_yaml=body, since=start, until=end)
+
+
+class ErasureIn(BaseModel):
+    """The contact whose personal data is to be erased: e-mail, phone (+<country>...) or both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64)
+
+
+class ErasureAccepted(BaseModel):
+    erasure_id: str
+    status: str = "accepted"
+    lead_ids: list[str]
+
+
+class ErasureNotFound(DomainError):
+    status = 404
+    type_slug = "erasure-not-found"
+    title = "Erasure not found"
+
+
+@router.post(
+    "/v1/admin/erasure",
+    status_code=202,
+    response_model=ErasureAccepted,
+    responses={422: {"description": "neither a valid email nor a valid phone"}},
+)
+async def post_erasure(
+    body: ErasureIn, request: Request, _: Annotated[Token, Depends(require("admin"))]
+) -> JSONResponse:
+    """Right to erasure: the router erases the contact's personal data from its leads and
+    decisions now, and publishes `contact.erased` (ids only) so intake, followup and sales
+    tools erase theirs. 202: the router's part is committed; the others follow from the event."""
+    runtime: Runtime = request.app.state.runtime
+    async with runtime.sessions() as session, session.begin():
+        erasure_id, lead_ids = await erase_contact(
+            session,
+            outbox=runtime.outbox,
+            topic=runtime.settings.topics.contacts_erased,
+            email=body.email,
+            phone=body.phone,
+            now=utcnow(),
+        )
+    runtime.relay.wake()
+    accepted = ErasureAccepted(erasure_id=erasure_id, lead_ids=lead_ids)
+    return JSONResponse(accepted.model_dump(), status_code=202)
+
+
+@router.get("/v1/admin/erasure/{erasure_id}")
+async def get_erasure(
+    erasure_id: UUID, request: Request, _: Annotated[Token, Depends(require("admin"))]
+) -> dict[str, Any]:
+    """The erasure log entry: when, why (request or retention) and which lead ids."""
+    runtime: Runtime = request.app.state.runtime
+    async with runtime.sessions() as session:
+        row = await store.get_erasure(session, str(erasure_id))
+    if row is None:
+        raise ErasureNotFound("no erasure with this id")
+    return row

@@ -117,3 +117,25 @@ async def reps(
                 }
             )
     return out
+
+
+async def lead_history(
+    session: AsyncSession, lead_id: str, *, detail: bool
+) -> dict[str, Any] | None:
+    """The lead's routing state and decisions; with `detail`, also the lead and assignments."""
+    row = await store.get_lead(session, lead_id)
+    if row is None:
+        return None
+    out: dict[str, Any] = {
+        "lead_id": row.lead_id,
+        "status": row.status,
+        "owner_id": row.owner_id,
+        "team_id": row.team_id,
+        "assignment_seq": row.assignment_seq,
+    }
+    if detail:
+        out["closed_at"] = row.closed_at
+        out["lead"] = row.lead
+        out["assignments"] = await store.assignments_for(session, lead_id)
+    out["decisions"] = await store.decisions_for(session, lead_id)
+    return out

@@ -128,21 +128,46 @@ class RouterService:
         """Merge, disqualify, assign or leave unassigned; returns the outcome.
 
         Safe under redelivery and concurrent delivery to several instances: the lead row is
-        checked again under the assignment lock, so the second delivery finds it and does
-        nothing ("duplicate").
+        checked under the assignment lock, so the second delivery finds it and does nothing
+        ("duplicate"). Round trips: the lock, one read (`store.decision_inputs`: the
+        already-decided check, open lead, learned account, earlier leads, rep states) and one
+        write (`store.write`: lead, account, assignment, rep state, trace, outbox event).
         """
         policy = self.policy  # one policy for the whole decision, even if a reload lands now
-        if await store.get_lead(session, lead.lead_id) is not None:
-            return "duplicate"
         await store.lock_assignments(session)
-        if await store.get_lead(session, lead.lead_id) is not None:
-            return "duplicate"  # a concurrent delivery decided while we waited for the lock
-        facts = flatten_lead(lead.model_dump(mode="json"))
         email, phone = lead.contact.email, lead.contact.phone
         domain = business_domain(lead)
-        open_lead = await store.find_open_lead(session, email=email, phone=phone, now=now)
-        account = await self.account_match(session, policy, domain)
-        states = await store.rep_states(session)
+        inputs = await store.decision_inputs(
+            session, lead_id=lead.lead_id, email=email, phone=phone, domain=domain, now=now
+        )
+        if inputs.seen:
+            return "duplicate"  # decided already (a redelivery, or a concurrent delivery won)
+        writes = store.Writes()
+        outcome = self._decide_received(
+            writes, policy, lead=lead, inputs=inputs, now=now, parked_retry=parked_retry
+        )
+        if writes.leads or writes.decisions:
+            await store.write(session, writes)
+        return outcome
+
+    def _decide_received(
+        self,
+        writes: store.Writes,
+        policy: Policy,
+        *,
+        lead: Lead,
+        inputs: store.DecisionInputs,
+        now: datetime,
+        parked_retry: bool,
+    ) -> str:
+        """The decision for one received lead, its rows appended to ``writes`` (no I/O)."""
+        doc = lead.model_dump(mode="json")  # dumped once: facts and the stored row
+        facts = flatten_lead(doc)
+        email, phone = lead.contact.email, lead.contact.phone
+        domain = business_domain(lead)
+        open_lead = inputs.open_lead
+        account = self._account_from(policy, domain, inputs.account_owner)
+        states = inputs.states
         decision = decide(
             facts=facts,
             policy=policy,
@@ -159,7 +184,7 @@ class RouterService:
             "phone": phone,
             "company_domain": lead.contact.company_domain,
             "policy_version": policy.version_id,
-            "lead": lead.model_dump(mode="json"),
+            "lead": doc,
             "owner_id": None,
             "team_id": None,
             "assignment_seq": 0,
@@ -171,7 +196,7 @@ class RouterService:
         }
         if isinstance(decision, Merged):
             base.update(merged_into=decision.into_lead_id, owner_id=decision.owner_id)
-            await store.insert_lead(session, **base, status="merged")
+            writes.leads.append({**base, "status": "merged"})
             data = LeadMerged(
                 lead_id=lead.lead_id,
                 into_lead_id=decision.into_lead_id,
@@ -179,11 +204,11 @@ class RouterService:
                 touch=lead,
                 policy_version=policy.version_id,
             )
-            await self._emit(
-                session, "lead.merged", lead.lead_id, data, derived_id(lead.lead_id, "merged"), now
+            self._emit(
+                writes, "lead.merged", lead.lead_id, data, derived_id(lead.lead_id, "merged"), now
             )
-            await self._trace(
-                session,
+            self._trace(
+                writes,
                 policy,
                 lead.lead_id,
                 "merged",
@@ -199,7 +224,7 @@ class RouterService:
         base.update(score=q.score, tier=q.tier, stage=q.stage)
         breakdown = _breakdown(q)
         if isinstance(decision, Disqualified):
-            await store.insert_lead(session, **base, status="disqualified")
+            writes.leads.append({**base, "status": "disqualified"})
             data_d = LeadDisqualified(
                 lead_id=lead.lead_id,
                 rule_id=decision.rule_id,
@@ -209,16 +234,16 @@ class RouterService:
                 source=lead.source,
                 policy_version=policy.version_id,
             )
-            await self._emit(
-                session,
+            self._emit(
+                writes,
                 "lead.disqualified",
                 lead.lead_id,
                 data_d,
                 derived_id(lead.lead_id, "disqualified"),
                 now,
             )
-            await self._trace(
-                session,
+            self._trace(
+                writes,
                 policy,
                 lead.lead_id,
                 "disqualified",
@@ -238,9 +263,9 @@ class RouterService:
             # Nothing is published: no one can act on it. It is visible instead as a decision
             # row (GET /v1/leads/{id}/decisions), the unassigned counter, an error log line and
             # the eligible-reps gauge at 0 that explains it.
-            await store.insert_lead(session, **base, status="unassigned")
-            await self._trace(
-                session,
+            writes.leads.append({**base, "status": "unassigned"})
+            self._trace(
+                writes,
                 policy,
                 lead.lead_id,
                 "unassigned",
@@ -261,26 +286,20 @@ class RouterService:
         assert isinstance(decision, Assigned)
         owner_id, team_id = decision.owner_id, decision.choice.team_id or ""
         open_until = now + timedelta(days=policy.dedupe.open_lead_days)
-        await store.insert_lead(
-            session,
-            **{
+        writes.leads.append(
+            {
                 **base,
                 "owner_id": owner_id,
                 "team_id": team_id,
                 "assignment_seq": 1,
                 "open_until": open_until,
-            },
-            status="assigned",
+                "status": "assigned",
+            }
         )
         if domain:
-            await store.claim_account(
-                session, domain=domain, owner_id=owner_id, lead_id=lead.lead_id
-            )
-        earlier = await store.earlier_leads(
-            session, email=email, phone=phone, domain=domain, exclude=lead.lead_id
-        )
-        await self._assign(
-            session,
+            writes.accounts.append((domain, owner_id, lead.lead_id))
+        self._assign(
+            writes,
             policy,
             lead=lead,
             decision=decision,
@@ -288,13 +307,13 @@ class RouterService:
             now=now,
             breakdown=breakdown,
             account=self._account_ref(policy, account),
-            earlier=earlier,
+            earlier=inputs.earlier,
             previous=None,
             reason=None,
         )
         self.metrics.scored.labels(team_id, q.tier).inc()
         self.metrics.assignment_latency.observe(max(0.0, (now - lead.received_at).total_seconds()))
-        self.update_team_gauges(policy, await store.rep_states(session), now)
+        self.update_team_gauges(policy, writes.applied_to(states), now)
         return "assigned"
 
     async def retry_parked(self, session: AsyncSession, *, now: datetime, limit: int = 100) -> int:
@@ -363,11 +382,12 @@ class RouterService:
             now=now,
             exclude=frozenset({row.owner_id}),
         )
+        writes = store.Writes()
         if not isinstance(decision, Assigned):
             log.warning("router.reassign_impossible", lead_id=lead_id, reason=reason)
             self.metrics.decisions.labels("reassign_failed", row.team_id or "none", "none").inc()
-            await self._trace(
-                session,
+            self._trace(
+                writes,
                 policy,
                 lead_id,
                 "reassign_failed",
@@ -377,9 +397,10 @@ class RouterService:
                 owner_id=row.owner_id,
                 seq=row.assignment_seq,
             )
+            await store.write(session, writes)
             return False
         seq = row.assignment_seq + 1
-        await store.add_open_leads(session, row.owner_id, -1)
+        writes.add_open(row.owner_id, -1)
         await store.update_owner(
             session,
             lead_id=lead_id,
@@ -394,8 +415,8 @@ class RouterService:
             domain=domain,
             exclude=lead_id,
         )
-        await self._assign(
-            session,
+        self._assign(
+            writes,
             policy,
             lead=lead,
             decision=decision,
@@ -407,7 +428,8 @@ class RouterService:
             previous=row.owner_id,
             reason=reason,
         )
-        self.update_team_gauges(policy, await store.rep_states(session), now)
+        await store.write(session, writes)
+        self.update_team_gauges(policy, writes.applied_to(states), now)
         return True
 
     async def close(
@@ -461,6 +483,20 @@ class RouterService:
         return AccountMatch(domain, None, owner, "history")
 
     @staticmethod
+    def _account_from(
+        policy: Policy, domain: str | None, learned_owner: str | None
+    ) -> AccountMatch | None:
+        """`account_match` with the learned owner already read (no I/O)."""
+        if not domain:
+            return None
+        known = policy.account_for_domain(domain)
+        if known is not None:
+            return AccountMatch(known.domain, known.name, known.owner, "policy")
+        if learned_owner is None or policy.rep(learned_owner) is None:
+            return None
+        return AccountMatch(domain, None, learned_owner, "history")
+
+    @staticmethod
     def _account_ref(policy: Policy, account: AccountMatch | None) -> AccountRef | None:
         if account is None:
             return None
@@ -475,9 +511,9 @@ class RouterService:
     def _rule_team(policy: Policy, rule_id: str) -> str | None:
         return next((r.team for r in policy.rules if r.id == rule_id), None)
 
-    async def _assign(
+    def _assign(
         self,
-        session: AsyncSession,
+        writes: store.Writes,
         policy: Policy,
         *,
         lead: Lead,
@@ -491,22 +527,23 @@ class RouterService:
         reason: str | None,
     ) -> None:
         owner_id, team_id = decision.owner_id, decision.choice.team_id or ""
-        await store.insert_assignment(
-            session,
-            lead_id=lead.lead_id,
-            seq=seq,
-            owner_id=owner_id,
-            team_id=team_id,
-            rule_id=decision.rule_id,
-            strategy=decision.choice.strategy,
-            reason=decision.choice.reason,
-            previous_owner_id=previous,
-            assigned_at=now,
-            due_at=decision.due_at,
-            policy_version=policy.version_id,
+        writes.assignments.append(
+            dict(
+                lead_id=lead.lead_id,
+                seq=seq,
+                owner_id=owner_id,
+                team_id=team_id,
+                rule_id=decision.rule_id,
+                strategy=decision.choice.strategy,
+                reason=decision.choice.reason,
+                previous_owner_id=previous,
+                assigned_at=now,
+                due_at=decision.due_at,
+                policy_version=policy.version_id,
+            )
         )
-        await store.add_open_leads(session, owner_id, 1)
-        await store.save_rr_weights(session, decision.choice.rr_weights)
+        writes.add_open(owner_id, 1)
+        writes.set_weights(decision.choice.rr_weights)
         team = policy.team(team_id)
         found = policy.rep(owner_id)
         assert team is not None and found is not None
@@ -557,16 +594,16 @@ class RouterService:
             ],
             considered=considered,
         )
-        await self._emit(
-            session,
+        self._emit(
+            writes,
             "lead.assigned",
             lead.lead_id,
             data,
             derived_id(lead.lead_id, "assigned", seq),
             now,
         )
-        await self._trace(
-            session,
+        self._trace(
+            writes,
             policy,
             lead.lead_id,
             "assigned" if seq == 1 else "reassigned",
@@ -588,9 +625,9 @@ class RouterService:
             "assigned" if seq == 1 else "reassigned", team_id, q.tier
         ).inc()
 
-    async def _emit(
+    def _emit(
         self,
-        session: AsyncSession,
+        writes: store.Writes,
         type_: str,
         lead_id: str,
         data: Any,
@@ -600,11 +637,11 @@ class RouterService:
         event = make_event(
             type=type_, source=EVENT_SOURCE, subject=lead_id, data=data, id=event_id, time=now
         )
-        await self.outbox.add(session, topic=self.assigned_topic, event=event)
+        writes.outbox.append((event.id, self.assigned_topic, lead_id, event.to_bytes()))
 
-    async def _trace(
+    def _trace(
         self,
-        session: AsyncSession,
+        writes: store.Writes,
         policy: Policy,
         lead_id: str,
         kind: str,
@@ -612,8 +649,7 @@ class RouterService:
         lines: Any,
         **extra: Any,
     ) -> None:
-        await store.record_decision(
-            session,
+        writes.decision(
             lead_id=lead_id,
             kind=kind,
             policy_version=policy.version_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,18 +38,6 @@ async def rep_states(session: AsyncSession) -> dict[str, RepState]:
         text("SELECT rep_id, open_leads, rr_current_weight FROM router.rep_state")
     )
     return {r.rep_id: RepState(r.rep_id, r.open_leads, r.rr_current_weight) for r in rows}
-
-
-async def save_rr_weights(session: AsyncSession, weights: Mapping[str, int]) -> None:
-    if weights:
-        await session.execute(
-            text(
-                "INSERT INTO router.rep_state (rep_id, rr_current_weight) VALUES (:rep, :w) "
-                "ON CONFLICT (rep_id) DO UPDATE SET rr_current_weight = excluded.rr_current_weight,"
-                " updated_at = now()"
-            ),
-            [{"rep": k, "w": v} for k, v in weights.items()],
-        )
 
 
 async def add_open_leads(session: AsyncSession, rep_id: str, delta: int) -> None:
@@ -135,22 +123,6 @@ async def claim_account(session: AsyncSession, *, domain: str, owner_id: str, le
     )
 
 
-async def insert_lead(session: AsyncSession, **row: Any) -> bool:
-    row["lead"] = orjson.dumps(row["lead"]).decode()
-    result = await session.execute(
-        text(
-            "INSERT INTO router.leads (lead_id, source, received_at, email, phone, company_domain, "
-            "status, owner_id, team_id, assignment_seq, merged_into, score, tier, stage, "
-            "policy_version, lead, open_until) VALUES (:lead_id, :source, :received_at, :email, "
-            ":phone, :company_domain, :status, :owner_id, :team_id, :assignment_seq, :merged_into, "
-            ":score, :tier, :stage, :policy_version, CAST(:lead AS jsonb), :open_until) "
-            "ON CONFLICT (lead_id) DO NOTHING RETURNING 1"
-        ),
-        row,
-    )
-    return result.scalar() is not None
-
-
 async def update_owner(
     session: AsyncSession, *, lead_id: str, owner_id: str, team_id: str, seq: int
 ) -> None:
@@ -170,43 +142,6 @@ async def close_lead(session: AsyncSession, *, lead_id: str, status: str, at: da
             "WHERE lead_id = :id"
         ),
         {"status": status, "at": at, "id": lead_id},
-    )
-
-
-async def insert_assignment(session: AsyncSession, **row: Any) -> bool:
-    result = await session.execute(
-        text(
-            "INSERT INTO router.assignments (lead_id, seq, owner_id, team_id, rule_id, strategy, "
-            "reason, previous_owner_id, assigned_at, due_at, policy_version) VALUES (:lead_id, "
-            ":seq, :owner_id, :team_id, :rule_id, :strategy, :reason, :previous_owner_id, "
-            ":assigned_at, :due_at, :policy_version) ON CONFLICT DO NOTHING RETURNING 1"
-        ),
-        row,
-    )
-    return result.scalar() is not None
-
-
-async def record_decision(
-    session: AsyncSession,
-    *,
-    lead_id: str,
-    kind: str,
-    policy_version: str,
-    at: datetime,
-    trace: dict[str, Any],
-) -> None:
-    await session.execute(
-        text(
-            "INSERT INTO router.decisions (lead_id, kind, policy_version, at, trace) "
-            "VALUES (:l, :k, :v, :at, CAST(:t AS jsonb))"
-        ),
-        {
-            "l": lead_id,
-            "k": kind,
-            "v": policy_version,
-            "at": at,
-            "t": orjson.dumps(trace, default=str).decode(),
-        },
     )
 
 
@@ -357,3 +292,233 @@ async def assignments_for(session: AsyncSession, lead_id: str) -> list[dict[str,
         {"l": lead_id},
     )
     return [dict(r._mapping) for r in rows]
+
+
+# --- the hot path: one read and one write per decision ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionInputs:
+    """Everything a `lead.received` decision reads, fetched in one statement under the lock."""
+
+    seen: bool  # the lead is already decided (a redelivery under another event id, a race)
+    open_lead: LeadRow | None
+    account_owner: str | None  # learned owner of the business domain, if any
+    earlier: list[str]  # earlier leads of the same contact or account, newest first
+    states: dict[str, RepState]
+
+
+_INPUTS = text(
+    "SELECT e.seen, a.owner_id, er.earlier, rs.reps, rs.opens, rs.weights, "
+    "o.lead_id, o.status, o.owner_id, o.team_id, o.assignment_seq, o.lead, o.closed_at "
+    "FROM (SELECT EXISTS (SELECT 1 FROM router.leads WHERE lead_id = CAST(:id AS uuid)) AS seen) e "
+    "CROSS JOIN (SELECT array_agg(rep_id) AS reps, array_agg(open_leads) AS opens, "
+    "array_agg(rr_current_weight) AS weights FROM router.rep_state) rs "
+    "CROSS JOIN (SELECT ARRAY(SELECT lead_id::text FROM router.leads WHERE ("
+    "(:email)::text IS NOT NULL AND email = :email OR (:phone)::text IS NOT NULL AND phone = :phone "
+    "OR (:domain)::text IS NOT NULL AND company_domain = :domain) "
+    "AND lead_id <> CAST(:id AS uuid) ORDER BY received_at DESC LIMIT 10) AS earlier) er "
+    "LEFT JOIN (SELECT owner_id FROM router.accounts WHERE domain = :domain) a ON true "
+    "LEFT JOIN (SELECT lead_id::text, status, owner_id, team_id, assignment_seq, lead, closed_at "
+    "FROM router.leads WHERE status = 'assigned' AND closed_at IS NULL "
+    "AND open_until > :now AND ((:email)::text IS NOT NULL AND email = :email "
+    "OR (:phone)::text IS NOT NULL AND phone = :phone) "
+    "ORDER BY received_at DESC LIMIT 1) o ON true"
+)
+
+
+async def decision_inputs(
+    session: AsyncSession,
+    *,
+    lead_id: str,
+    email: str | None,
+    phone: str | None,
+    domain: str | None,
+    now: datetime,
+) -> DecisionInputs:
+    """What `find_open_lead`, `account_owner`, `earlier_leads`, `rep_states` and the
+    already-decided check return, in one round trip (call it holding the assignment lock)."""
+    r = (
+        await session.execute(
+            _INPUTS,
+            {"id": lead_id, "email": email, "phone": phone, "domain": domain, "now": now},
+        )
+    ).one()
+    states = {
+        rep: RepState(rep, open_, weight)
+        for rep, open_, weight in zip(r[3] or [], r[4] or [], r[5] or [], strict=True)
+    }
+    open_lead = LeadRow(*r[6:]) if r[6] is not None and (email or phone) else None
+    return DecisionInputs(
+        seen=bool(r[0]), open_lead=open_lead, account_owner=r[1], earlier=list(r[2]), states=states
+    )
+
+
+@dataclass
+class Writes:
+    """The rows one or more decisions produce, written by `write` in a single statement.
+
+    Rep-state changes are merged per rep (open-lead deltas add up, the last round-robin
+    weight wins), so a statement never touches one rep_state row twice.
+    """
+
+    leads: list[dict[str, Any]] = field(default_factory=list)
+    accounts: list[tuple[str, str, str]] = field(default_factory=list)
+    assignments: list[dict[str, Any]] = field(default_factory=list)
+    open_deltas: dict[str, int] = field(default_factory=dict)
+    weights: dict[str, int] = field(default_factory=dict)
+    decisions: list[tuple[str, str, str, datetime, str]] = field(default_factory=list)
+    outbox: list[tuple[str, str, str, bytes]] = field(default_factory=list)
+
+    def add_open(self, rep_id: str, delta: int) -> None:
+        self.open_deltas[rep_id] = self.open_deltas.get(rep_id, 0) + delta
+
+    def set_weights(self, weights: Mapping[str, int]) -> None:
+        self.weights.update(weights)
+
+    def decision(
+        self, *, lead_id: str, kind: str, policy_version: str, at: datetime, trace: dict[str, Any]
+    ) -> None:
+        blob = orjson.dumps(trace, default=str).decode()
+        self.decisions.append((lead_id, kind, policy_version, at, blob))
+
+    def applied_to(self, states: Mapping[str, RepState]) -> dict[str, RepState]:
+        """The rep states as they will be once these writes commit (for the gauges)."""
+        out = dict(states)
+        for rep in set(self.open_deltas) | set(self.weights):
+            old = out.get(rep) or RepState(rep)
+            out[rep] = RepState(
+                rep,
+                max(old.open_leads + self.open_deltas.get(rep, 0), 0),
+                self.weights.get(rep, old.rr_current_weight),
+            )
+        return out
+
+
+_LEAD_COLS = (
+    "lead_id",
+    "source",
+    "received_at",
+    "email",
+    "phone",
+    "company_domain",
+    "status",
+    "owner_id",
+    "team_id",
+    "assignment_seq",
+    "merged_into",
+    "score",
+    "tier",
+    "stage",
+    "policy_version",
+    "lead",
+    "open_until",
+)
+_LEAD_TYPES = [
+    "uuid",
+    "text",
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "int",
+    "uuid",
+    "int",
+    "text",
+    "text",
+    "text",
+    "jsonb",
+    "timestamptz",
+]
+_ASSIGN_COLS = (
+    "lead_id",
+    "seq",
+    "owner_id",
+    "team_id",
+    "rule_id",
+    "strategy",
+    "reason",
+    "previous_owner_id",
+    "assigned_at",
+    "due_at",
+    "policy_version",
+)
+_ASSIGN_TYPES = [
+    "uuid",
+    "int",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "timestamptz",
+    "timestamptz",
+    "text",
+]
+
+
+def _unnest(prefix: str, cols: tuple[str, ...], types: list[str]) -> str:
+    return ", ".join(f"CAST(:{prefix}_{c} AS {t}[])" for c, t in zip(cols, types, strict=True))
+
+
+_WRITE = text(
+    "WITH "
+    f"l AS (INSERT INTO router.leads ({', '.join(_LEAD_COLS)}) "
+    f"SELECT * FROM unnest({_unnest('l', _LEAD_COLS, _LEAD_TYPES)}) "
+    "ON CONFLICT (lead_id) DO NOTHING), "
+    "ac AS (INSERT INTO router.accounts (domain, owner_id, first_lead_id) "
+    "SELECT * FROM unnest(CAST(:a_domain AS text[]), CAST(:a_owner AS text[]), "
+    "CAST(:a_lead AS uuid[])) ON CONFLICT (domain) DO NOTHING), "
+    f"asg AS (INSERT INTO router.assignments ({', '.join(_ASSIGN_COLS)}) "
+    f"SELECT * FROM unnest({_unnest('s', _ASSIGN_COLS, _ASSIGN_TYPES)}) ON CONFLICT DO NOTHING), "
+    "u AS (SELECT * FROM unnest(CAST(:r_rep AS text[]), CAST(:r_delta AS int[]), "
+    "CAST(:r_weight AS int[])) AS u (rep, delta, weight)), "
+    "rs AS (INSERT INTO router.rep_state AS s (rep_id, open_leads, rr_current_weight) "
+    "SELECT rep, greatest(delta, 0), coalesce(weight, 0) FROM u "
+    "ON CONFLICT (rep_id) DO UPDATE SET "
+    "open_leads = greatest(s.open_leads + (SELECT u.delta FROM u WHERE u.rep = excluded.rep_id), 0), "
+    "rr_current_weight = coalesce((SELECT u.weight FROM u WHERE u.rep = excluded.rep_id), "
+    "s.rr_current_weight), updated_at = now()), "
+    "d AS (INSERT INTO router.decisions (lead_id, kind, policy_version, at, trace) "
+    "SELECT * FROM unnest(CAST(:d_lead AS uuid[]), CAST(:d_kind AS text[]), "
+    "CAST(:d_version AS text[]), CAST(:d_at AS timestamptz[]), CAST(:d_trace AS jsonb[]))), "
+    "o AS (INSERT INTO router.outbox (event_id, topic, key, payload) "
+    "SELECT * FROM unnest(CAST(:o_id AS text[]), CAST(:o_topic AS text[]), "
+    "CAST(:o_key AS text[]), CAST(:o_payload AS bytea[])) ON CONFLICT (event_id) DO NOTHING) "
+    "SELECT 1"
+)
+
+
+async def write(session: AsyncSession, w: Writes) -> None:
+    """Leads, learned accounts, assignments, rep state, decision traces and outbox events:
+    one statement (foreign keys are checked at its end, so a lead and its assignment can go
+    in together)."""
+    params: dict[str, Any] = {}
+    for c in _LEAD_COLS:
+        if c == "lead":
+            params["l_lead"] = [orjson.dumps(row["lead"]).decode() for row in w.leads]
+        else:
+            params[f"l_{c}"] = [row[c] for row in w.leads]
+    for c in _ASSIGN_COLS:
+        params[f"s_{c}"] = [row[c] for row in w.assignments]
+    params["a_domain"] = [a[0] for a in w.accounts]
+    params["a_owner"] = [a[1] for a in w.accounts]
+    params["a_lead"] = [a[2] for a in w.accounts]
+    reps = sorted(set(w.open_deltas) | set(w.weights))
+    params["r_rep"] = reps
+    params["r_delta"] = [w.open_deltas.get(r, 0) for r in reps]
+    params["r_weight"] = [w.weights.get(r) for r in reps]
+    params["d_lead"] = [d[0] for d in w.decisions]
+    params["d_kind"] = [d[1] for d in w.decisions]
+    params["d_version"] = [d[2] for d in w.decisions]
+    params["d_at"] = [d[3] for d in w.decisions]
+    params["d_trace"] = [d[4] for d in w.decisions]
+    params["o_id"] = [o[0] for o in w.outbox]
+    params["o_topic"] = [o[1] for o in w.outbox]
+    params["o_key"] = [o[2] for o in w.outbox]
+    params["o_payload"] = [o[3] for o in w.outbox]
+    await session.execute(_WRITE, params)

@@ -93,7 +93,9 @@ async def test_retry_with_same_idempotency_key_publishes_once(stack: Stack) -> N
         await reader.wait_for(lambda e: e.type == "lead.assigned" and e.subject == lead_id)
         events = await reader.drain(2.0)
     assert sum(1 for e in events if e.type == "lead.received") == 1
-    assert sum(1 for e in events if e.type == "lead.assigned") == 1
+    # seq 1 only: with the fast test policy an untouched lead is reassigned (seq 2) seconds later
+    firsts = [e for e in events if e.type == "lead.assigned" and e.data["assignment_seq"] == 1]
+    assert len(firsts) == 1
 
 
 async def test_untouched_lead_escalates_and_contacted_lead_does_not(stack: Stack) -> None:

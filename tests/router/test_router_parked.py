@@ -25,7 +25,7 @@ async def test_parked_lead_is_routed_when_capacity_frees(kit: Any) -> None:
     first = kit.lead()
     assert await kit.receive(service, first) == "assigned"
     # Received long ago, so it is first in the parked queue whatever other tests left there.
-    waiting = kit.lead(received_at=datetime(2000, 1, 1, tzinfo=UTC))
+    waiting = kit.lead(received_at=datetime(2023, 3, 1, tzinfo=UTC))
     assert await kit.receive(service, waiting) == "unassigned"
 
     async with kit.sessions() as session, session.begin():

@@ -1,0 +1,134 @@
+"""The router's hot path statements: one read (`decision_inputs`) and one write (`write`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.router import store
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def _lead(lead_id: str, email: str, **over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "lead_id": lead_id,
+        "source": "web",
+        "received_at": NOW - timedelta(minutes=5),
+        "email": email,
+        "phone": None,
+        "company_domain": "acme-hot.example",
+        "status": "assigned",
+        "owner_id": "hot-rep-a",
+        "team_id": "t",
+        "assignment_seq": 1,
+        "merged_into": None,
+        "score": 10,
+        "tier": "warm",
+        "stage": "mql",
+        "policy_version": "v",
+        "lead": {"lead_id": lead_id},
+        "open_until": NOW + timedelta(days=1),
+    }
+    row.update(over)
+    return row
+
+
+async def _rep(db: AsyncSession, rep: str) -> tuple[int, int] | None:
+    r = (
+        await db.execute(
+            text("SELECT open_leads, rr_current_weight FROM router.rep_state WHERE rep_id = :r"),
+            {"r": rep},
+        )
+    ).first()
+    return (r[0], r[1]) if r else None
+
+
+async def test_one_write_stores_every_row_and_merges_rep_state(db: AsyncSession) -> None:
+    tag = uuid.uuid4().hex[:8]
+    a, b, c = f"hot-a-{tag}", f"hot-b-{tag}", f"hot-c-{tag}"
+    await db.execute(
+        text(
+            "INSERT INTO router.rep_state (rep_id, open_leads, rr_current_weight) VALUES (:a, 3, 7)"
+        ),
+        {"a": a},
+    )
+    lead_id = str(uuid.uuid4())
+    w = store.Writes()
+    w.leads.append(_lead(lead_id, f"{tag}@acme-hot.example", owner_id=b))
+    w.accounts.append((f"{tag}.example", b, lead_id))
+    w.assignments.append(
+        {
+            "lead_id": lead_id,
+            "seq": 1,
+            "owner_id": b,
+            "team_id": "t",
+            "rule_id": "r",
+            "strategy": "round_robin",
+            "reason": "why",
+            "previous_owner_id": None,
+            "assigned_at": NOW,
+            "due_at": NOW + timedelta(hours=1),
+            "policy_version": "v",
+        }
+    )
+    w.add_open(a, -1)
+    w.add_open(a, -5)  # deltas add up; the count never goes below zero
+    w.add_open(b, 1)
+    w.set_weights({a: -2, c: 4})
+    w.decision(lead_id=lead_id, kind="assigned", policy_version="v", at=NOW, trace={"x": [1]})
+    event_id = f"evt-{tag}"
+    w.outbox.append((event_id, "topic-x", lead_id, b"{}"))
+    await store.write(db, w)
+
+    assert await _rep(db, a) == (0, -2)
+    assert await _rep(db, b) == (1, 0)
+    assert await _rep(db, c) == (0, 4)
+    assert w.applied_to({}) == {
+        a: store.RepState(a, 0, -2),
+        b: store.RepState(b, 1, 0),
+        c: store.RepState(c, 0, 4),
+    }
+    assert (await store.get_lead(db, lead_id)) is not None
+    assert [r["owner_id"] for r in await store.assignments_for(db, lead_id)] == [b]
+    assert await store.account_owner(db, f"{tag}.example") == b
+    assert [d["trace"] for d in await store.decisions_for(db, lead_id)] == [{"x": [1]}]
+    payload = await db.scalar(
+        text("SELECT payload FROM router.outbox WHERE event_id = :e"), {"e": event_id}
+    )
+    assert payload == b"{}"
+
+
+async def test_one_read_returns_what_a_decision_needs(db: AsyncSession) -> None:
+    tag = uuid.uuid4().hex[:8]
+    email = f"{tag}@acme-hot.example"
+    domain = f"{tag}-hot.example"
+    older, newer, other = (str(uuid.uuid4()) for _ in range(3))
+    w = store.Writes()
+    w.leads.append(_lead(older, email, company_domain=domain, received_at=NOW - timedelta(hours=2)))
+    w.leads.append(_lead(newer, email, company_domain=domain, open_until=NOW - timedelta(1)))
+    w.accounts.append((domain, "hot-owner", older))
+    w.add_open(f"hot-s-{tag}", 2)
+    await store.write(db, w)
+
+    got = await store.decision_inputs(
+        db, lead_id=other, email=email, phone=None, domain=domain, now=NOW
+    )
+    assert not got.seen
+    assert got.account_owner == "hot-owner"
+    assert got.earlier == [newer, older]  # newest first
+    assert got.open_lead is not None and got.open_lead.lead_id == older  # newer is past open
+    assert got.states[f"hot-s-{tag}"].open_leads == 2
+
+    again = await store.decision_inputs(
+        db, lead_id=older, email=None, phone=None, domain=None, now=NOW
+    )
+    assert again.seen and again.open_lead is None and again.account_owner is None
+    assert again.earlier == []
