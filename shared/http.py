@@ -181,3 +181,45 @@ def ops_router(checks: dict[str, Check], metrics: CommonMetrics) -> APIRouter:
         )
 
     return router
+
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    },
+}
+_PROBLEM_TEXT = {
+    400: "malformed request",
+    401: "missing or invalid bearer token",
+    403: "the token lacks the required scope",
+    404: "not found",
+    413: "body too large",
+    415: "unsupported media type",
+    422: "invalid fields (named in `errors`)",
+    429: "rate limited (see Retry-After)",
+    431: "request headers too large",
+    503: "a dependency is unavailable (see Retry-After)",
+}
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries documenting errors as application/problem+json (routers' `responses=`)."""
+    return {
+        code: {
+            "description": _PROBLEM_TEXT.get(code, "error"),
+            "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}},
+        }
+        for code in codes
+    }

@@ -13,9 +13,10 @@ from services.followup import store
 from services.followup.service import FollowupService, LeadNotFound
 from shared.auth import Token, require
 from shared.events import ActivityType, LeadActivity
+from shared.http import problem_responses
 from shared.runtime import Runtime
 
-router = APIRouter()
+router = APIRouter(responses=problem_responses(400, 401, 403, 404, 422, 503))
 
 
 class ActivityIn(BaseModel):

@@ -17,9 +17,10 @@ from services.intake.domain.errors import BodyTooLarge, IntakeError, Unavailable
 from services.intake.metrics import IntakeMetrics
 from services.intake.service import Accepted, IntakeService, WebhookRequest
 from shared.events import utcnow
+from shared.http import problem_responses
 from shared.runtime import Runtime
 
-router = APIRouter()
+router = APIRouter(responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 429, 431, 503))
 RETRY_AFTER_SECONDS = 5
 
 
@@ -47,17 +48,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
     "/v1/webhooks/{source}",
     status_code=202,
     response_model=AcceptedBody,
-    responses={
-        400: {"description": "malformed body"},
-        401: {"description": "bad signature"},
-        403: {"description": "origin not allowed"},
-        404: {"description": "unknown source"},
-        413: {"description": "body too large"},
-        415: {"description": "unsupported media type"},
-        422: {"description": "no usable contact"},
-        429: {"description": "rate limited"},
-        503: {"description": "lead could not be made durable"},
-    },
 )
 async def receive_webhook(
     request: Request, source: Annotated[str, Path(max_length=64)]

@@ -15,9 +15,10 @@ from services.router.api import LeadNotFound
 from services.router.service import RouterService
 from shared.auth import Token, require
 from shared.events import Channel, Consent, Contact, Engagement, Lead, utcnow
+from shared.http import problem_responses
 from shared.runtime import Runtime
 
-router = APIRouter()
+router = APIRouter(responses=problem_responses(400, 401, 403, 404, 422, 503))
 
 
 class PreviewIn(BaseModel):

@@ -17,11 +17,11 @@ from services.router.service import PolicyHolder, erase_contact
 from services.router.whatif.run import period, simulate_policy_yaml
 from shared.auth import Token, require
 from shared.events import utcnow
-from shared.http import DomainError
+from shared.http import DomainError, problem_responses
 from shared.policy import PolicyError, load_policy
 from shared.runtime import Runtime
 
-router = APIRouter()
+router = APIRouter(responses=problem_responses(400, 401, 403, 404, 422, 503))
 
 
 class InvalidPolicy(DomainError):
@@ -95,7 +95,6 @@ async def get_decisions(
 
 @router.post(
     "/v1/admin/simulate",
-    responses={422: {"description": "invalid policy or period"}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -144,7 +143,6 @@ class ErasureNotFound(DomainError):
     "/v1/admin/erasure",
     status_code=202,
     response_model=ErasureAccepted,
-    responses={422: {"description": "neither a valid email nor a valid phone"}},
 )
 async def post_erasure(
     body: ErasureIn, request: Request, _: Annotated[Token, Depends(require("admin"))]
