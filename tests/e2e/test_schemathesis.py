@@ -30,11 +30,17 @@ def test_openapi_operations_never_5xx_and_match_their_schema(stack: Stack, servi
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case: schemathesis.Case) -> None:
             case.call_and_validate(
-                base_url=base, headers=auth, timeout=20,
+                base_url=base,
+                headers=auth,
+                timeout=20,
                 checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
             )
 
