@@ -61,6 +61,9 @@ def _operator_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     cal.add_argument("--keep", type=float, default=1.0, help="share of conversions to keep")
     cal.add_argument("--json", action="store_true")
     cal.add_argument("--png", help="also write the plot to this PNG file")
+    cal.add_argument(
+        "--prom", help="also write the figures as Prometheus text (textfile collector)"
+    )
 
 
 def _operator(settings: Settings, args: argparse.Namespace) -> int:

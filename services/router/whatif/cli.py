@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 import orjson
+from prometheus_client import CollectorRegistry, generate_latest
 
+from services.router.calibration.metrics import calibration_gauges
 from services.router.calibration.plot import plot_png
 from services.router.calibration.report import render_text as render_calibration
 from services.router.whatif.run import (
@@ -74,6 +76,13 @@ async def _calibration(settings: Settings, args: argparse.Namespace) -> int:
     if args.png:
         await asyncio.to_thread(Path(args.png).write_bytes, plot_png(report))
         print(f"wrote {args.png}", file=sys.stderr)
+    if args.prom:
+        # Prometheus text format for node_exporter's textfile collector (or a Pushgateway):
+        # the calibration is a periodic report, not a per-request measurement.
+        registry = CollectorRegistry()
+        calibration_gauges(report, registry)
+        await asyncio.to_thread(Path(args.prom).write_bytes, generate_latest(registry))
+        print(f"wrote {args.prom}", file=sys.stderr)
     return 0
 
 

@@ -3,10 +3,14 @@ rows inserted in the test's rolled-back transaction): it must recover the plante
 
 from __future__ import annotations
 
+import os
 import struct
+import subprocess
+import sys
 import zlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
@@ -18,6 +22,7 @@ from services.router.calibration.metrics import calibration_gauges
 from services.router.calibration.plot import BLUE, RED, plot_png
 from services.router.calibration.report import render_text
 from services.router.whatif.run import run_calibration
+from shared.settings import Settings
 from tests.router.whatif.synthetic import THRESHOLD, Synth, generate, policy_data, to_policy
 
 pytestmark = pytest.mark.integration
@@ -193,3 +198,32 @@ def _decode(png: bytes) -> tuple[int, int, bytes]:
     assert len(raw) == height * stride
     assert all(raw[y * stride] == 0 for y in range(height))
     return width, height, b"".join(raw[y * stride + 1 : (y + 1) * stride] for y in range(height))
+
+
+def test_calibration_cli_writes_prometheus_text(migrated: Settings, tmp_path: Path) -> None:
+    """`baton report calibration --prom FILE` exposes the report as metrics (textfile format)."""
+    out = tmp_path / "calibration.prom"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shared.cli",
+            "report",
+            "calibration",
+            "--since",
+            "3650d",
+            "--prom",
+            str(out),
+        ],
+        env={
+            **os.environ,
+            "DATABASE_URL": migrated.database_url,
+            "POLICY_PATH": str(migrated.policy_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert "# TYPE baton_calibration_conversion_ratio gauge" in text
