@@ -7,6 +7,20 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 sock_dir="$PG_DATA_DIR.sock"
 
+resolve_data_dir() {
+  # As root the server runs as the postgres user, which cannot enter a checkout under a private
+  # home (e.g. /root, mode 700). Then keep the cluster in postgres' own home, at a path derived
+  # from the requested one, so start/stop/status of the same checkout always find it.
+  if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1; then
+    local parent; parent=$(dirname "$PG_DATA_DIR")
+    mkdir -p "$parent"
+    if ! runuser -u postgres -- test -x "$parent" 2>/dev/null; then
+      PG_DATA_DIR="$(getent passwd postgres | cut -d: -f6)/baton-$(printf '%s' "$PG_DATA_DIR" | sha1sum | cut -c1-12)"
+    fi
+  fi
+  sock_dir="$PG_DATA_DIR.sock"
+}
+
 find_bindir() {
   local d
   for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
@@ -27,13 +41,14 @@ ensure_installed() {
 }
 
 as_owner() {  # initdb refuses to run as root: run the server tools as the postgres user then
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 bindir() { find_bindir; }
 
 start() {
   ensure_installed
+  resolve_data_dir
   local bin; bin=$(bindir)
   if as_owner "$bin/pg_isready" -q -h "$PGHOST" -p "$PGPORT" 2>/dev/null; then
     echo "postgres.sh: reusing PostgreSQL on $PGHOST:$PGPORT"
@@ -65,6 +80,7 @@ psql_admin() { "$(bindir)/psql" -h "$PGHOST" -p "$PGPORT" -U postgres -d postgre
 
 stop() {
   local bin; bin=$(bindir) || { echo "postgres.sh: not installed"; return 0; }
+  resolve_data_dir
   if [ -f "$PG_DATA_DIR/postmaster.pid" ]; then
     as_owner "$bin/pg_ctl" -D "$PG_DATA_DIR" -m fast -w stop >/dev/null && echo "postgres.sh: stopped"
   else
