@@ -253,3 +253,24 @@ async def test_services_start_with_kafka_down_and_connect_when_it_returns(
     record("Services started while Kafka was down", 20, r, recovery)
     print(f"all three ready {ready_after:.1f}s after the broker returned")
     assert_clean(r)
+
+
+async def test_thousand_leads_posted_while_kafka_is_stopped_all_arrive_once(
+    broker: Broker, fault_stack: Stack
+) -> None:
+    """Issue #3's promise: Kafka down is not an outage and loses nothing."""
+    n = 1_000
+    await start_all(fault_stack)
+    await asyncio.to_thread(broker.stop)
+    try:
+        sent = await stream_leads(fault_stack, n, concurrency=8)
+    finally:
+        await asyncio.to_thread(broker.start)
+    back = time.monotonic()
+    assert sent.errors == 0 and not sent.refused, (sent.errors, sent.refused)
+    assert len(sent.accepted) == n, "every lead got its 202 while Kafka was stopped"
+    r = await reconcile(fault_stack.settings, sent.accepted)
+    recovery = r.complete_at - back if r.complete_at else None
+    record("1,000 leads posted while the broker was stopped, then started", n, r, recovery)
+    assert r.accepted == n
+    assert_clean(r)
