@@ -64,7 +64,6 @@ def create_app(settings: Settings) -> FastAPI:
     service = IntakeService(
         policy=policy,
         secrets=load_secrets(policy),
-        outbox=runtime.outbox,
         topic=settings.topics.leads_received,
         max_body_bytes=settings.max_body_bytes,
     )

@@ -36,7 +36,6 @@ from services.intake.domain.signatures import (
     verify_standard_webhooks,
     verify_typeform,
 )
-from shared.db import Outbox
 from shared.events import Lead, erase_lead_data, make_event
 from shared.policy import Policy, PolicyError, SourceConfig
 
@@ -112,9 +111,11 @@ class Accepted:
 
 @dataclass
 class IntakeService:
+    """Verify, parse and normalise; the rows (lead + `lead.received` outbox row) are written by
+    store.py in one statement, so this layer holds no Outbox of its own."""
+
     policy: Policy
     secrets: dict[str, list[str]]
-    outbox: Outbox
     topic: str
     max_body_bytes: int
     limiters: dict[str, TokenBucket] = field(default_factory=dict)
