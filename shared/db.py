@@ -76,7 +76,19 @@ class Inbox:
             f"INSERT INTO {schema}.inbox (event_id, topic) VALUES (:event_id, :topic) "
             "ON CONFLICT (event_id) DO NOTHING RETURNING 1"
         )
+        self._claim_many = text(
+            f"INSERT INTO {schema}.inbox (event_id, topic) "
+            "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:topics AS text[])) "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+        )
 
     async def claim(self, session: AsyncSession, *, event_id: str, topic: str) -> bool:
         result = await session.execute(self._claim, {"event_id": event_id, "topic": topic})
         return result.scalar() is not None
+
+    async def claim_many(self, session: AsyncSession, items: list[tuple[str, str]]) -> set[str]:
+        """Claim (event_id, topic) pairs in one statement; returns the ids seen for the first time."""
+        rows = await session.execute(
+            self._claim_many, {"ids": [i for i, _ in items], "topics": [t for _, t in items]}
+        )
+        return {r[0] for r in rows}

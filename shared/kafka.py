@@ -30,6 +30,9 @@ from shared.settings import Settings
 log = get_logger(__name__)
 
 Handler = Callable[[CloudEvent, str], Awaitable[None]]
+# Handles a whole fetched batch (event, topic) in order, in ONE transaction; on a non-transient
+# failure the runner falls back to the per-event handler so one bad event cannot block the rest.
+BatchHandler = Callable[[list[tuple[CloudEvent, str]]], Awaitable[None]]
 
 
 def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
@@ -305,11 +308,13 @@ class ConsumerRunner:
         handler: Handler,
         metrics: CommonMetrics,
         producer: ProducerLink | None = None,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self.settings = settings
         self.group_id = group_id
         self.topics = topics
         self.handler = handler
+        self.batch_handler = batch_handler
         self.producer = producer
         self.metrics = metrics
         self.batch_lock = asyncio.Lock()
@@ -429,15 +434,57 @@ class ConsumerRunner:
                 continue
             last_progress = loop.time()
             async with self.batch_lock:
-                for tp, messages in batch.items():
-                    for msg in messages:
-                        ok = await self._process(msg)
-                        if not ok:  # stopping while a dependency is down: do not commit past it
-                            break
-                        self._pending[tp] = msg.offset + 1
-                        self._position[tp] = msg.offset + 1
+                if self.batch_handler is not None:
+                    await self._process_together(batch)
+                else:
+                    await self._process_each(
+                        [(msg, None) for messages in batch.values() for msg in messages]
+                    )
                 await self.commit_pending()
             self._export_lag()
+
+    def _done(self, msg: Any) -> None:
+        """Everything up to and including `msg` in its partition is durable: commit past it."""
+        tp = TopicPartition(msg.topic, msg.partition)
+        self._pending[tp] = msg.offset + 1
+        self._position[tp] = msg.offset + 1
+
+    async def _process_each(self, items: list[tuple[Any, CloudEvent | None]]) -> None:
+        """One transaction per event, in fetch order (per partition order is kept)."""
+        stopped: set[tuple[str, int]] = set()
+        for msg, event in items:
+            if (msg.topic, msg.partition) in stopped:
+                continue
+            ok = await (self._process(msg) if event is None else self._handle(msg, event))
+            if not ok:  # stopping while a dependency is down: do not commit past it
+                stopped.add((msg.topic, msg.partition))
+                continue
+            self._done(msg)
+
+    async def _process_together(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        """The whole fetch in one transaction (one inbox claim, one commit for N events).
+
+        Poison is dead-lettered first (it never reaches a handler); if the batch fails for a
+        reason other than an outage, every event is retried on its own so the one that fails
+        is dead-lettered alone and the others still take effect.
+        """
+        assert self.batch_handler is not None
+        good: list[tuple[Any, CloudEvent]] = []
+        for messages in batch.values():
+            for msg in messages:
+                event, error = self._parse(msg)
+                if event is not None:
+                    good.append((msg, event))
+                elif not await self._dead_letter(msg, "poison", error):
+                    return  # stopping before the dead letter was written: commit nothing
+        outcome = await self._handle_together(good) if good else "ok"
+        if outcome == "stopping":
+            return
+        if outcome == "failed":
+            await self._process_each([(msg, event) for msg, event in good])
+            return
+        for messages in batch.values():
+            self._done(messages[-1])
 
     def _has_lag(self) -> bool:
         consumer = self._consumer
@@ -463,14 +510,52 @@ class ConsumerRunner:
                 max(0, high - position)
             )
 
-    async def _process(self, msg: Any) -> bool:
-        """Handle one message; returns False only when stopping with a dependency still down."""
-        topic = msg.topic
+    @staticmethod
+    def _parse(msg: Any) -> tuple[CloudEvent | None, str]:
         try:
             event = parse_event(msg.value)
             event.payload()
         except EventError as exc:
-            return await self._dead_letter(msg, "poison", str(exc))
+            return None, str(exc)
+        return event, ""
+
+    async def _handle_together(self, good: list[tuple[Any, CloudEvent]]) -> str:
+        """Run the batch handler: "ok", "failed" (not an outage) or "stopping" (outage, stop)."""
+        assert self.batch_handler is not None
+        items = [(event, msg.topic) for msg, event in good]
+        backoff = Backoff(first=0.1, cap=self.settings.kafka_backoff_max_seconds)
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            try:
+                await self.batch_handler(items)
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.warning("kafka.batch_failed", group=self.group_id, error=type(exc).__name__)
+                    return "failed"
+                for topic in {t for _, t in items}:
+                    self.metrics.consume_failures.labels(topic, "transient").inc()
+                log.warning(
+                    "kafka.batch_transient_failure", group=self.group_id, error=type(exc).__name__
+                )
+                if self._stopping.is_set():
+                    return "stopping"
+                await asyncio.sleep(backoff.next())
+                continue
+            share = (loop.time() - started) / len(items)  # each event's share of the transaction
+            for _, topic in items:
+                self.metrics.handle_seconds.labels(topic).observe(share)
+            return "ok"
+
+    async def _process(self, msg: Any) -> bool:
+        """Handle one message; returns False only when stopping with a dependency still down."""
+        event, error = self._parse(msg)
+        if event is None:
+            return await self._dead_letter(msg, "poison", error)
+        return await self._handle(msg, event)
+
+    async def _handle(self, msg: Any, event: CloudEvent) -> bool:
+        topic = msg.topic
         attempt = 0
         backoff = Backoff(first=0.1, cap=self.settings.kafka_backoff_max_seconds)
         while True:

@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.topics.leads_activity,
         ],
         fn=handlers.build(service),
+        many=handlers.build_many(service),
     )
 
     async def refresh_gauges(wake: asyncio.Event) -> None:

@@ -10,6 +10,7 @@ from services.router.service import RouterService
 from shared.events import CloudEvent, Lead, LeadActivity, LeadEscalated, utcnow
 
 EventFn = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+EventsFn = Callable[[AsyncSession, list[CloudEvent]], Awaitable[None]]
 CLOSING = {"converted": "converted", "disqualified": "closed_disqualified", "not_ready": "nurture"}
 
 
@@ -54,3 +55,24 @@ def build(service: RouterService) -> EventFn:
             await fn(session, event)
 
     return dispatch
+
+
+def build_many(service: RouterService) -> EventsFn:
+    """A fetched batch in one transaction: runs of `lead.received` are decided together
+    (`on_received_many`), anything else goes through the per-event table in its place."""
+    one = build(service)
+
+    async def dispatch_many(session: AsyncSession, events: list[CloudEvent]) -> None:
+        leads: list[Lead] = []
+        for event in events:
+            if event.type == "lead.received":
+                leads.append(Lead.model_validate(event.data))
+                continue
+            if leads:
+                await service.on_received_many(session, leads=leads, now=utcnow())
+                leads = []
+            await one(session, event)
+        if leads:
+            await service.on_received_many(session, leads=leads, now=utcnow())
+
+    return dispatch_many

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -99,6 +99,28 @@ def _person(policy: Policy, rep_id: str | None) -> Person | None:
     return Person(id=rep.id, name=rep.name, email=rep.email)
 
 
+def _keys(lead: Lead) -> store.LeadKeys:
+    return store.LeadKeys(
+        lead.lead_id, lead.contact.email, lead.contact.phone, business_domain(lead)
+    )
+
+
+def _runs(
+    items: list[tuple[Lead, store.LeadKeys]],
+) -> list[list[tuple[Lead, store.LeadKeys]]]:
+    """Split leads, in order, into runs in which no two share a lookup key."""
+    runs: list[list[tuple[Lead, store.LeadKeys]]] = []
+    taken: set[tuple[str, str]] = set()
+    for item in items:
+        keys = item[1].keys()
+        if not runs or keys & taken:
+            runs.append([])
+            taken = set()
+        runs[-1].append(item)
+        taken |= keys
+    return runs
+
+
 def business_domain(lead: Lead) -> str | None:
     """The company domain to match accounts on; free-mail and disposable domains never match."""
     contact = lead.contact
@@ -129,26 +151,55 @@ class RouterService:
 
         Safe under redelivery and concurrent delivery to several instances: the lead row is
         checked under the assignment lock, so the second delivery finds it and does nothing
-        ("duplicate"). Round trips: the lock, one read (`store.decision_inputs`: the
-        already-decided check, open lead, learned account, earlier leads, rep states) and one
-        write (`store.write`: lead, account, assignment, rep state, trace, outbox event).
+        ("duplicate").
         """
-        policy = self.policy  # one policy for the whole decision, even if a reload lands now
+        outcomes = await self.on_received_many(
+            session, leads=[lead], now=now, parked_retry=parked_retry
+        )
+        return outcomes[0]
+
+    async def on_received_many(
+        self,
+        session: AsyncSession,
+        *,
+        leads: list[Lead],
+        now: datetime,
+        parked_retry: bool = False,
+    ) -> list[str]:
+        """Decide leads in order, exactly as one at a time would, in few round trips.
+
+        Under the assignment lock, leads are taken in runs that share no lookup key (id,
+        e-mail, phone, business domain): a run's inputs are read in one go (`decision_inputs`),
+        decided one after another in memory with the rep states each decision leaves behind,
+        and written in one statement (`store.write`). A lead that shares a key with an earlier
+        one of its run starts the next run, so it reads what that one wrote (a merge, a learned
+        account, an earlier lead): the outcome is the same as deciding them one by one.
+        """
+        policy = self.policy  # one policy for the whole batch, even if a reload lands now
         await store.lock_assignments(session)
-        email, phone = lead.contact.email, lead.contact.phone
-        domain = business_domain(lead)
-        inputs = await store.decision_inputs(
-            session, lead_id=lead.lead_id, email=email, phone=phone, domain=domain, now=now
-        )
-        if inputs.seen:
-            return "duplicate"  # decided already (a redelivery, or a concurrent delivery won)
-        writes = store.Writes()
-        outcome = self._decide_received(
-            writes, policy, lead=lead, inputs=inputs, now=now, parked_retry=parked_retry
-        )
-        if writes.leads or writes.decisions:
-            await store.write(session, writes)
-        return outcome
+        outcomes: list[str] = []
+        for run in _runs([(lead, _keys(lead)) for lead in leads]):
+            inputs = await store.decision_inputs(session, leads=[k for _, k in run], now=now)
+            writes = store.Writes()
+            states = inputs[0].states
+            for (lead, _), found in zip(run, inputs, strict=True):
+                if found.seen:  # decided already (a redelivery, or a concurrent delivery won)
+                    outcomes.append("duplicate")
+                    continue
+                outcomes.append(
+                    self._decide_received(
+                        writes,
+                        policy,
+                        lead=lead,
+                        inputs=replace(found, states=writes.applied_to(states)),
+                        now=now,
+                        parked_retry=parked_retry,
+                    )
+                )
+            if writes.leads or writes.decisions:
+                await store.write(session, writes)
+            self.update_team_gauges(policy, writes.applied_to(states), now)
+        return outcomes
 
     def _decide_received(
         self,
@@ -281,7 +332,6 @@ class RouterService:
             self.metrics.scored.labels(team_label, q.tier).inc()
             self.metrics.decisions.labels("unassigned", team_label, q.tier).inc()
             log.error("router.no_eligible_rep", lead_id=lead.lead_id, rule=decision.rule_id)
-            self.update_team_gauges(policy, states, now)
             return "unassigned"
         assert isinstance(decision, Assigned)
         owner_id, team_id = decision.owner_id, decision.choice.team_id or ""
@@ -313,7 +363,6 @@ class RouterService:
         )
         self.metrics.scored.labels(team_id, q.tier).inc()
         self.metrics.assignment_latency.observe(max(0.0, (now - lead.received_at).total_seconds()))
-        self.update_team_gauges(policy, writes.applied_to(states), now)
         return "assigned"
 
     async def retry_parked(self, session: AsyncSession, *, now: datetime, limit: int = 100) -> int:

@@ -309,49 +309,69 @@ class DecisionInputs:
 
 
 _INPUTS = text(
-    "SELECT e.seen, a.owner_id, er.earlier, rs.reps, rs.opens, rs.weights, "
+    "SELECT EXISTS (SELECT 1 FROM router.leads WHERE lead_id = i.id) AS seen, "
+    "(SELECT owner_id FROM router.accounts WHERE domain = i.domain) AS account_owner, "
+    "ARRAY(SELECT l.lead_id::text FROM router.leads l WHERE ("
+    "i.email IS NOT NULL AND l.email = i.email OR i.phone IS NOT NULL AND l.phone = i.phone "
+    "OR i.domain IS NOT NULL AND l.company_domain = i.domain) "
+    "AND l.lead_id <> i.id ORDER BY l.received_at DESC LIMIT 10) AS earlier, "
     "o.lead_id, o.status, o.owner_id, o.team_id, o.assignment_seq, o.lead, o.closed_at "
-    "FROM (SELECT EXISTS (SELECT 1 FROM router.leads WHERE lead_id = CAST(:id AS uuid)) AS seen) e "
-    "CROSS JOIN (SELECT array_agg(rep_id) AS reps, array_agg(open_leads) AS opens, "
-    "array_agg(rr_current_weight) AS weights FROM router.rep_state) rs "
-    "CROSS JOIN (SELECT ARRAY(SELECT lead_id::text FROM router.leads WHERE ("
-    "(:email)::text IS NOT NULL AND email = :email OR (:phone)::text IS NOT NULL AND phone = :phone "
-    "OR (:domain)::text IS NOT NULL AND company_domain = :domain) "
-    "AND lead_id <> CAST(:id AS uuid) ORDER BY received_at DESC LIMIT 10) AS earlier) er "
-    "LEFT JOIN (SELECT owner_id FROM router.accounts WHERE domain = :domain) a ON true "
-    "LEFT JOIN (SELECT lead_id::text, status, owner_id, team_id, assignment_seq, lead, closed_at "
-    "FROM router.leads WHERE status = 'assigned' AND closed_at IS NULL "
-    "AND open_until > :now AND ((:email)::text IS NOT NULL AND email = :email "
-    "OR (:phone)::text IS NOT NULL AND phone = :phone) "
-    "ORDER BY received_at DESC LIMIT 1) o ON true"
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:emails AS text[]), CAST(:phones AS text[]), "
+    "CAST(:domains AS text[])) WITH ORDINALITY AS i (id, email, phone, domain, n) "
+    "LEFT JOIN LATERAL (SELECT l.lead_id::text, l.status, l.owner_id, l.team_id, "
+    "l.assignment_seq, l.lead, l.closed_at FROM router.leads l WHERE l.status = 'assigned' "
+    "AND l.closed_at IS NULL AND l.open_until > :now AND (i.email IS NOT NULL AND "
+    "l.email = i.email OR i.phone IS NOT NULL AND l.phone = i.phone) "
+    "ORDER BY l.received_at DESC LIMIT 1) o ON true ORDER BY i.n"
 )
 
 
+@dataclass(frozen=True, slots=True)
+class LeadKeys:
+    """What a decision looks other rows up by: the lead's id, contact and business domain."""
+
+    lead_id: str
+    email: str | None
+    phone: str | None
+    domain: str | None
+
+    def keys(self) -> set[tuple[str, str]]:
+        """Lookup keys; two leads sharing one must not be decided from the same read."""
+        pairs = [("id", self.lead_id), ("e", self.email), ("p", self.phone), ("d", self.domain)]
+        return {(k, v) for k, v in pairs if v}
+
+
 async def decision_inputs(
-    session: AsyncSession,
-    *,
-    lead_id: str,
-    email: str | None,
-    phone: str | None,
-    domain: str | None,
-    now: datetime,
-) -> DecisionInputs:
-    """What `find_open_lead`, `account_owner`, `earlier_leads`, `rep_states` and the
-    already-decided check return, in one round trip (call it holding the assignment lock)."""
-    r = (
-        await session.execute(
-            _INPUTS,
-            {"id": lead_id, "email": email, "phone": phone, "domain": domain, "now": now},
-        )
-    ).one()
-    states = {
-        rep: RepState(rep, open_, weight)
-        for rep, open_, weight in zip(r[3] or [], r[4] or [], r[5] or [], strict=True)
-    }
-    open_lead = LeadRow(*r[6:]) if r[6] is not None and (email or phone) else None
-    return DecisionInputs(
-        seen=bool(r[0]), open_lead=open_lead, account_owner=r[1], earlier=list(r[2]), states=states
+    session: AsyncSession, *, leads: list[LeadKeys], now: datetime
+) -> list[DecisionInputs]:
+    """For each lead, what `find_open_lead`, `account_owner`, `earlier_leads` and the
+    already-decided check return, plus every `rep_state` row: two statements for any number
+    of leads (call it holding the assignment lock). The leads must not share a lookup key
+    (`LeadKeys.keys`): each one's inputs are read before any of them is written."""
+    states = await rep_states(session)
+    rows = await session.execute(
+        _INPUTS,
+        {
+            "ids": [k.lead_id for k in leads],
+            "emails": [k.email for k in leads],
+            "phones": [k.phone for k in leads],
+            "domains": [k.domain for k in leads],
+            "now": now,
+        },
     )
+    out = []
+    for k, r in zip(leads, rows, strict=True):
+        open_lead = LeadRow(*r[3:]) if r[3] is not None and (k.email or k.phone) else None
+        out.append(
+            DecisionInputs(
+                seen=bool(r[0]),
+                open_lead=open_lead,
+                account_owner=r[1],
+                earlier=list(r[2]),
+                states=states,
+            )
+        )
+    return out
 
 
 @dataclass

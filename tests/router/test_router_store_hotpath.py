@@ -118,8 +118,13 @@ async def test_one_read_returns_what_a_decision_needs(db: AsyncSession) -> None:
     w.add_open(f"hot-s-{tag}", 2)
     await store.write(db, w)
 
-    got = await store.decision_inputs(
-        db, lead_id=other, email=email, phone=None, domain=domain, now=NOW
+    got, again = await store.decision_inputs(
+        db,
+        leads=[
+            store.LeadKeys(other, email, None, domain),
+            store.LeadKeys(older, None, None, None),
+        ],
+        now=NOW,
     )
     assert not got.seen
     assert got.account_owner == "hot-owner"
@@ -127,8 +132,5 @@ async def test_one_read_returns_what_a_decision_needs(db: AsyncSession) -> None:
     assert got.open_lead is not None and got.open_lead.lead_id == older  # newer is past open
     assert got.states[f"hot-s-{tag}"].open_leads == 2
 
-    again = await store.decision_inputs(
-        db, lead_id=older, email=None, phone=None, domain=None, now=NOW
-    )
     assert again.seen and again.open_lead is None and again.account_owner is None
     assert again.earlier == []

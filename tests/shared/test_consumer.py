@@ -336,3 +336,90 @@ async def _effects(settings: Settings, schema: str) -> list[str]:
         return [r[0] for r in await conn.fetch(f"SELECT event_id FROM {schema}.effects")]
     finally:
         await conn.close()
+
+
+async def _effects_in_order(settings: Settings, schema: str) -> list[str]:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text(f"SELECT event_id FROM {schema}.effects ORDER BY n"))
+            return [r[0] for r in rows]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_fetch_is_handled_in_one_transaction_and_a_failing_event_alone(
+    kafka_settings: Settings, plumbing_schema: str
+) -> None:
+    """Batch mode: poison is dead-lettered before the batch; an event the batch cannot handle
+    rolls the batch back, then every event is retried on its own, so only that one is
+    dead-lettered; a duplicate id inside the fetch takes effect once; offsets after all."""
+    settings = kafka_settings.model_copy(update={"consumer_max_retries": 0})
+    runtime = Runtime.build(settings, plumbing_schema)
+    topic = settings.topics.leads_received
+    insert = text(f"INSERT INTO {plumbing_schema}.effects (event_id) VALUES (:id)")
+    first, bad, last = lead_event(1), lead_event(2), lead_event(3)
+    batches: list[list[str]] = []
+
+    async def one(session: AsyncSession, event: CloudEvent) -> None:
+        if event.id == bad.id:
+            raise ValueError("cannot route this lead")
+        await session.execute(insert, {"id": event.id})
+
+    async def many(session: AsyncSession, events: list[CloudEvent]) -> None:
+        batches.append([e.id for e in events])
+        for event in events:
+            await one(session, event)
+
+    runtime.consume(
+        group_id=f"{settings.consumer_group_prefix}-b1", topics=[topic], fn=one, many=many
+    )
+    await produce(
+        settings,
+        topic,
+        [first.to_bytes(), b"{poison", first.to_bytes(), bad.to_bytes(), last.to_bytes()],
+    )
+    await runtime.start()
+    try:
+        await eventually(lambda: _committed_is(settings, runtime.consumers[0].group_id, topic, 5))
+    finally:
+        await runtime.stop()
+    assert batches == [[first.id, bad.id, last.id]]  # duplicate id dropped by the inbox claim
+    assert await _effects_in_order(settings, plumbing_schema) == [first.id, last.id]
+    dead = await read_raw(settings, settings.topics.leads_dlq, 2)
+    reasons = sorted((h["baton-original-offset"], h["baton-error-reason"]) for _, h in dead)
+    assert reasons == [("1", "poison"), ("3", "handler_error")]
+
+
+async def test_a_backlog_is_handled_in_batches_in_order(
+    kafka_settings: Settings, plumbing_schema: str
+) -> None:
+    runtime = Runtime.build(kafka_settings, plumbing_schema)
+    topic = kafka_settings.topics.leads_received
+    insert = text(f"INSERT INTO {plumbing_schema}.effects (event_id) VALUES (:id)")
+    sizes: list[int] = []
+
+    async def one(session: AsyncSession, event: CloudEvent) -> None:
+        raise AssertionError("no event should need the per-event path")
+
+    async def many(session: AsyncSession, events: list[CloudEvent]) -> None:
+        sizes.append(len(events))
+        for event in events:
+            await session.execute(insert, {"id": event.id})
+
+    events = [lead_event(i) for i in range(150)]
+    await produce(kafka_settings, topic, [e.to_bytes() for e in events])
+    runtime.consume(
+        group_id=f"{kafka_settings.consumer_group_prefix}-b2", topics=[topic], fn=one, many=many
+    )
+    await runtime.start()
+    try:
+        await eventually(
+            lambda: _committed_is(kafka_settings, runtime.consumers[0].group_id, topic, 150)
+        )
+    finally:
+        await runtime.stop()
+    assert sum(sizes) == 150 and len(sizes) < 150 and max(sizes) > 1
+    assert await _effects_in_order(kafka_settings, plumbing_schema) == [e.id for e in events]
