@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,10 +13,13 @@ from shared.events import CloudEvent, ContactErased, LeadActivity, LeadAssigned
 EventFn = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
 
-def build(service: FollowupService, on_clock_started: Callable[[], None]) -> EventFn:
+def build(service: FollowupService, on_clock_started: Callable[[datetime | None], None]) -> EventFn:
+    """`on_clock_started(first_fire_at)`: tells the ticker when the new clock is first due."""
+
     async def on_assigned(session: AsyncSession, event: CloudEvent) -> None:
-        if await service.on_assigned(session, event=LeadAssigned.model_validate(event.data)):
-            on_clock_started()
+        assigned = LeadAssigned.model_validate(event.data)
+        if await service.on_assigned(session, event=assigned):
+            on_clock_started(service.schedule(assigned).next_fire_at)
 
     async def on_activity(session: AsyncSession, event: CloudEvent) -> None:
         activity = LeadActivity.model_validate(event.data)

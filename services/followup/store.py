@@ -135,36 +135,75 @@ async def next_fire_time(session: AsyncSession) -> datetime | None:
     return value
 
 
-async def record_escalation(
-    session: AsyncSession,
-    *,
-    lead_id: str,
-    seq: int,
-    level: int,
-    action: str,
-    team_id: str,
-    due_at: datetime,
-    fired_at: datetime,
-    seconds_late: float,
-) -> bool:
-    result = await session.execute(
-        text(
-            "INSERT INTO followup.escalations (lead_id, assignment_seq, level, action, team_id, "
-            "due_at, fired_at, seconds_late) VALUES (:lead_id, :seq, :level, :action, :team_id, "
-            ":due_at, :fired_at, :late) ON CONFLICT DO NOTHING RETURNING 1"
-        ),
-        {
-            "lead_id": lead_id,
-            "seq": seq,
-            "level": level,
-            "action": action,
-            "team_id": team_id,
-            "due_at": due_at,
-            "fired_at": fired_at,
-            "late": seconds_late,
-        },
-    )
-    return result.scalar() is not None
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """One claimed clock's firing: the escalation row, its outbox event, the clock's next state."""
+
+    lead_id: str
+    seq: int
+    level: int
+    action: str
+    team_id: str
+    due_at: datetime
+    seconds_late: float
+    event_id: str
+    payload: bytes
+    status: str
+    next_level: int | None
+    next_fire_at: datetime | None
+
+
+_FIRE_COLS = (
+    ("lead_id", "uuid"),
+    ("seq", "int"),
+    ("level", "int"),
+    ("action", "text"),
+    ("team_id", "text"),
+    ("due_at", "timestamptz"),
+    ("seconds_late", "float8"),
+    ("event_id", "text"),
+    ("payload", "bytea"),
+    ("status", "text"),
+    ("next_level", "int"),
+    ("next_fire_at", "timestamptz"),
+)
+
+# One statement for a whole tick, whatever the number of clocks: the escalations that are new
+# (the primary key drops a re-fire), an outbox row for each of those only, and every claimed
+# clock moved to its next level. `v` is referenced three times, so it is materialised once.
+_FIRE = text(
+    "WITH v AS (SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _FIRE_COLS)
+    + ") WITH ORDINALITY AS v ("
+    + ", ".join(c for c, _ in _FIRE_COLS)
+    + ", ord)), "
+    "e AS (INSERT INTO followup.escalations (lead_id, assignment_seq, level, action, team_id, "
+    "due_at, fired_at, seconds_late) SELECT lead_id, seq, level, action, team_id, due_at, "
+    ":fired_at, seconds_late FROM v ON CONFLICT DO NOTHING "
+    "RETURNING lead_id, assignment_seq, level), "
+    "o AS (INSERT INTO followup.outbox (event_id, topic, key, payload) "
+    "SELECT v.event_id, :topic, v.lead_id::text, v.payload FROM v JOIN e "
+    "ON e.lead_id = v.lead_id AND e.assignment_seq = v.seq AND e.level = v.level "
+    "ORDER BY v.ord ON CONFLICT (event_id) DO NOTHING), "
+    "c AS (UPDATE followup.clocks AS c SET status = v.status, next_level = v.next_level, "
+    "next_fire_at = v.next_fire_at, "
+    "closed_at = CASE WHEN v.status = 'open' THEN NULL ELSE now() END, updated_at = now() "
+    "FROM v WHERE c.lead_id = v.lead_id) "
+    "SELECT lead_id::text, assignment_seq, level FROM e"
+)
+
+
+async def fire_escalations(
+    session: AsyncSession, escalations: list[Escalation], *, fired_at: datetime, topic: str
+) -> set[tuple[str, int, int]]:
+    """Write a tick's escalations in one statement; returns the (lead, seq, level) keys that
+    were new. Only those get an outbox row, so a re-fire (a redelivered or repeated level)
+    publishes nothing twice; the clocks advance either way."""
+    if not escalations:
+        return set()
+    params: dict[str, Any] = {c: [getattr(e, c) for e in escalations] for c, _ in _FIRE_COLS}
+    rows = await session.execute(_FIRE, {**params, "fired_at": fired_at, "topic": topic})
+    return {(r[0], int(r[1]), int(r[2])) for r in rows}
 
 
 async def escalations_for(session: AsyncSession, lead_id: str) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.followup.service import FollowupService
+from services.followup.service import TICK_LIMIT, FollowupService
 from shared.events import utcnow
 from tests.followup.conftest import EPOCH
 
@@ -27,7 +27,7 @@ NOW = EPOCH + timedelta(days=1)
 
 CLAIM = (
     "SELECT lead_id FROM followup.clocks WHERE status = 'open' AND next_fire_at <= :now "
-    "ORDER BY next_fire_at LIMIT 500 FOR UPDATE SKIP LOCKED"
+    f"ORDER BY next_fire_at LIMIT {TICK_LIMIT} FOR UPDATE SKIP LOCKED"
 )
 NEXT = (
     "SELECT least((SELECT min(next_fire_at) FROM followup.clocks WHERE status = 'open'), "
@@ -35,11 +35,11 @@ NEXT = (
 )
 REENGAGE = (
     "SELECT lead_id FROM followup.reengagements WHERE status = 'pending' AND reengage_at <= :now "
-    "ORDER BY reengage_at LIMIT 500 FOR UPDATE SKIP LOCKED"
+    f"ORDER BY reengage_at LIMIT {TICK_LIMIT} FOR UPDATE SKIP LOCKED"
 )
 PENDING = (
     "SELECT activity_id FROM followup.activities WHERE state = 'pending' "
-    "AND recorded_at <= :cutoff ORDER BY recorded_at LIMIT 500 FOR UPDATE SKIP LOCKED"
+    f"AND recorded_at <= :cutoff ORDER BY recorded_at LIMIT {TICK_LIMIT} FOR UPDATE SKIP LOCKED"
 )
 
 

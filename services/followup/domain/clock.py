@@ -48,6 +48,28 @@ def after_firing(due_at: datetime, chain: list[Step], fired_level: int) -> Sched
     return Schedule(nxt.level, due_at + timedelta(seconds=delay))
 
 
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """One due level of a clock, decided before any write: the tick writes a batch of these."""
+
+    step: Step
+    seconds_late: float
+    then: Schedule  # the clock after this level
+
+    @property
+    def status(self) -> ClockStatus:
+        return "open" if self.then.next_level is not None else "exhausted"
+
+
+def fire(
+    *, due_at: datetime, chain: list[Step], level: int, fire_at: datetime, now: datetime
+) -> Firing:
+    """Fire `level` (due at `fire_at`) at `now`: its step, how late it is, what comes next."""
+    step = next(s for s in chain if s.level == level)
+    late = max(0.0, (now - fire_at).total_seconds())
+    return Firing(step, late, after_firing(due_at, chain, level))
+
+
 def belongs_to_clock(*, assignment_seq: int, started_at: datetime, at: datetime) -> bool:
     """An activity counts for the assignment that was current at its time.
 
