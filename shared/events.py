@@ -6,12 +6,13 @@ decision carries the same id and consumers drop it as a duplicate.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 BATON_NS = uuid.UUID("6f6c2a4e-8d0b-5b6e-9a4f-2a1d7b3c9e10")
 
@@ -23,6 +24,9 @@ def derived_id(*parts: object) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class _Model(BaseModel):
@@ -302,19 +306,38 @@ class CloudEvent(BaseModel):
     subject: str
     datacontenttype: Literal["application/json"] = "application/json"
     data: dict[str, Any]
+    _payload: Any = PrivateAttr(default=None)  # the validated data model, once asked for
 
     def payload(self) -> Any:
-        """The typed data model for this event's type (raises EventError if it does not fit)."""
+        """The typed data model for this event's type (raises EventError if it does not fit).
+
+        Validated once and kept: the consumer validates to tell poison from good events, and
+        the handler then gets the same object instead of validating the data a second time.
+        """
+        if self._payload is not None:
+            return self._payload
         model = EVENT_TYPES.get(self.type)
         if model is None:
             raise EventError(f"unknown event type {self.type!r}")
         try:
-            return model.model_validate(self.data)
+            self._payload = model.model_validate(self.data)
         except ValidationError as exc:
             raise EventError(_summarise(exc)) from exc
+        return self._payload
+
+    def data_as(self, model: builtins.type[_M]) -> _M:
+        """`data` as `model` (the cached payload when it is one)."""
+        cached = self.payload() if self.type in EVENT_TYPES else None
+        return cached if isinstance(cached, model) else model.model_validate(self.data)
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        # `data` already holds JSON values (a JSON-mode dump or parsed JSON): orjson writes it
+        # directly instead of pydantic walking it again as `Any`.
+        head = self.model_dump(mode="json", exclude={"data"})
+        try:
+            return orjson.dumps({**head, "data": self.data})
+        except TypeError:  # built by hand with non-JSON values: let pydantic convert them
+            return orjson.dumps(self.model_dump(mode="json"))
 
 
 class EventError(ValueError):

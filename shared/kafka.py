@@ -411,7 +411,7 @@ class ConsumerRunner:
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         loop = asyncio.get_running_loop()
-        last_progress = loop.time()
+        last_progress = last_commit = loop.time()
         errors = 0
         while not self._stopping.is_set():
             try:
@@ -425,6 +425,9 @@ class ConsumerRunner:
                 await asyncio.sleep(1)
                 continue
             if not batch:
+                if self._pending:  # caught up: commit what the throttle below held back
+                    async with self.batch_lock:
+                        await self.commit_pending()
                 self._export_lag()
                 if self._has_lag():
                     if loop.time() - last_progress > self.settings.consumer_stall_seconds:
@@ -440,7 +443,12 @@ class ConsumerRunner:
                     await self._process_each(
                         [(msg, None) for messages in batch.values() for msg in messages]
                     )
-                await self.commit_pending()
+                # Offsets trail the database commits by at most the interval (a broker round
+                # trip per fetch is a big share of a batch); a crash only re-delivers events
+                # the inbox already holds, so nothing is applied twice.
+                if loop.time() - last_commit >= self.settings.consumer_commit_interval_seconds:
+                    await self.commit_pending()
+                    last_commit = loop.time()
             self._export_lag()
 
     def _done(self, msg: Any) -> None:

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     kafka_backoff_max_seconds: float = Field(default=5.0, gt=0)
     consumer_stall_seconds: float = Field(default=30.0, gt=0)
     consumer_batch_size: int = Field(default=200, ge=1)
+    # Offsets are committed after the database commit, at most this often while busy (and at
+    # once when caught up, on rebalance and on stop); 0 = after every fetched batch.
+    consumer_commit_interval_seconds: float = Field(default=0.25, ge=0)
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_interval_seconds: float = Field(default=1.0, gt=0)
     ticker_max_sleep_seconds: float = Field(default=1.0, gt=0)

@@ -105,10 +105,47 @@ def _keys(lead: Lead) -> store.LeadKeys:
     )
 
 
+@dataclass
+class _RunOverlay:
+    """What the leads decided earlier in a run change for a business domain, before it is
+    written: the account the first assigned lead claimed and the leads now stored under the
+    domain (both read from the database for the leads outside the run)."""
+
+    accounts: dict[str, str] = field(default_factory=dict)  # business domain -> first owner
+    by_domain: dict[str, list[tuple[str, datetime]]] = field(default_factory=dict)
+
+    @staticmethod
+    def mark(writes: store.Writes) -> tuple[int, int]:
+        return len(writes.leads), len(writes.accounts)
+
+    def record(self, writes: store.Writes, mark: tuple[int, int], lead: Lead) -> None:
+        if len(writes.leads) > mark[0] and lead.contact.company_domain:
+            stored = self.by_domain.setdefault(lead.contact.company_domain, [])
+            stored.append((lead.lead_id, lead.received_at))
+        for domain, owner_id, _ in writes.accounts[mark[1] :]:
+            self.accounts.setdefault(domain, owner_id)  # ON CONFLICT DO NOTHING: first wins
+
+    def apply(
+        self,
+        found: store.DecisionInputs,
+        domain: str | None,
+        states: dict[str, RepState],
+    ) -> store.DecisionInputs:
+        if not domain or (domain not in self.accounts and domain not in self.by_domain):
+            return replace(found, states=states)
+        earlier = found.earlier
+        if domain in self.by_domain:
+            merged = earlier + self.by_domain[domain]
+            merged.sort(key=lambda pair: pair[1], reverse=True)
+            earlier = merged[: store.EARLIER_LIMIT]
+        owner = found.account_owner or self.accounts.get(domain)
+        return replace(found, states=states, earlier=earlier, account_owner=owner)
+
+
 def _runs(
     items: list[tuple[Lead, store.LeadKeys]],
 ) -> list[list[tuple[Lead, store.LeadKeys]]]:
-    """Split leads, in order, into runs in which no two share a lookup key."""
+    """Split leads, in order, into runs in which no two share a lookup key (`LeadKeys.keys`)."""
     runs: list[list[tuple[Lead, store.LeadKeys]]] = []
     taken: set[tuple[str, str]] = set()
     for item in items:
@@ -171,9 +208,11 @@ class RouterService:
         Under the assignment lock, leads are taken in runs that share no lookup key (id,
         e-mail, phone, business domain): a run's inputs are read in one go (`decision_inputs`),
         decided one after another in memory with the rep states each decision leaves behind,
-        and written in one statement (`store.write`). A lead that shares a key with an earlier
-        one of its run starts the next run, so it reads what that one wrote (a merge, a learned
-        account, an earlier lead): the outcome is the same as deciding them one by one.
+        and written in one statement (`store.write`). A lead that shares its id, e-mail or phone
+        with an earlier one of its run starts the next run, so it reads what that one wrote (a
+        merge, a redelivery); what earlier leads of the run did to its business domain (the
+        account claimed, the leads stored under it) is applied from memory (`_RunOverlay`).
+        The outcome is the same as deciding them one by one (tests/router/test_router_batch.py).
         """
         policy = self.policy  # one policy for the whole batch, even if a reload lands now
         await store.lock_assignments(session)
@@ -182,20 +221,23 @@ class RouterService:
             inputs = await store.decision_inputs(session, leads=[k for _, k in run], now=now)
             writes = store.Writes()
             states = inputs[0].states
-            for (lead, _), found in zip(run, inputs, strict=True):
+            overlay = _RunOverlay()
+            for (lead, keys), found in zip(run, inputs, strict=True):
                 if found.seen:  # decided already (a redelivery, or a concurrent delivery won)
                     outcomes.append("duplicate")
                     continue
+                mark = overlay.mark(writes)
                 outcomes.append(
                     self._decide_received(
                         writes,
                         policy,
                         lead=lead,
-                        inputs=replace(found, states=writes.applied_to(states)),
+                        inputs=overlay.apply(found, keys.domain, writes.applied_to(states)),
                         now=now,
                         parked_retry=parked_retry,
                     )
                 )
+                overlay.record(writes, mark, lead)
             if writes.leads or writes.decisions:
                 await store.write(session, writes)
             self.update_team_gauges(policy, writes.applied_to(states), now)
@@ -357,7 +399,7 @@ class RouterService:
             now=now,
             breakdown=breakdown,
             account=self._account_ref(policy, account),
-            earlier=inputs.earlier,
+            earlier=[lead_id for lead_id, _ in inputs.earlier],
             previous=None,
             reason=None,
         )

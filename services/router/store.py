@@ -304,26 +304,30 @@ class DecisionInputs:
     seen: bool  # the lead is already decided (a redelivery under another event id, a race)
     open_lead: LeadRow | None
     account_owner: str | None  # learned owner of the business domain, if any
-    earlier: list[str]  # earlier leads of the same contact or account, newest first
+    earlier: list[tuple[str, datetime]]  # earlier leads of the contact or account, newest first
     states: dict[str, RepState]
 
 
 _INPUTS = text(
     "SELECT EXISTS (SELECT 1 FROM router.leads WHERE lead_id = i.id) AS seen, "
     "(SELECT owner_id FROM router.accounts WHERE domain = i.domain) AS account_owner, "
-    "ARRAY(SELECT l.lead_id::text FROM router.leads l WHERE ("
-    "i.email IS NOT NULL AND l.email = i.email OR i.phone IS NOT NULL AND l.phone = i.phone "
-    "OR i.domain IS NOT NULL AND l.company_domain = i.domain) "
-    "AND l.lead_id <> i.id ORDER BY l.received_at DESC LIMIT 10) AS earlier, "
+    "er.ids, er.ats, "
     "o.lead_id, o.status, o.owner_id, o.team_id, o.assignment_seq, o.lead, o.closed_at "
     "FROM unnest(CAST(:ids AS uuid[]), CAST(:emails AS text[]), CAST(:phones AS text[]), "
     "CAST(:domains AS text[])) WITH ORDINALITY AS i (id, email, phone, domain, n) "
+    "CROSS JOIN LATERAL (SELECT coalesce(array_agg(e.id ORDER BY e.at DESC), '{}') AS ids, "
+    "coalesce(array_agg(e.at ORDER BY e.at DESC), '{}') AS ats FROM ("
+    "SELECT l.lead_id::text AS id, l.received_at AS at FROM router.leads l WHERE ("
+    "i.email IS NOT NULL AND l.email = i.email OR i.phone IS NOT NULL AND l.phone = i.phone "
+    "OR i.domain IS NOT NULL AND l.company_domain = i.domain) "
+    "AND l.lead_id <> i.id ORDER BY l.received_at DESC LIMIT :earlier) e) er "
     "LEFT JOIN LATERAL (SELECT l.lead_id::text, l.status, l.owner_id, l.team_id, "
     "l.assignment_seq, l.lead, l.closed_at FROM router.leads l WHERE l.status = 'assigned' "
     "AND l.closed_at IS NULL AND l.open_until > :now AND (i.email IS NOT NULL AND "
     "l.email = i.email OR i.phone IS NOT NULL AND l.phone = i.phone) "
     "ORDER BY l.received_at DESC LIMIT 1) o ON true ORDER BY i.n"
 )
+EARLIER_LIMIT = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,8 +340,12 @@ class LeadKeys:
     domain: str | None
 
     def keys(self) -> set[tuple[str, str]]:
-        """Lookup keys; two leads sharing one must not be decided from the same read."""
-        pairs = [("id", self.lead_id), ("e", self.email), ("p", self.phone), ("d", self.domain)]
+        """Lookup keys two leads must not share to be decided from the same read.
+
+        The business domain is not one: what an earlier lead of the same batch changes for
+        its domain (a learned account, an earlier lead) is applied in memory by the caller.
+        """
+        pairs = [("id", self.lead_id), ("e", self.email), ("p", self.phone)]
         return {(k, v) for k, v in pairs if v}
 
 
@@ -357,17 +365,18 @@ async def decision_inputs(
             "phones": [k.phone for k in leads],
             "domains": [k.domain for k in leads],
             "now": now,
+            "earlier": EARLIER_LIMIT,
         },
     )
     out = []
     for k, r in zip(leads, rows, strict=True):
-        open_lead = LeadRow(*r[3:]) if r[3] is not None and (k.email or k.phone) else None
+        open_lead = LeadRow(*r[4:]) if r[4] is not None and (k.email or k.phone) else None
         out.append(
             DecisionInputs(
                 seen=bool(r[0]),
                 open_lead=open_lead,
                 account_owner=r[1],
-                earlier=list(r[2]),
+                earlier=list(zip(r[2], r[3], strict=True)),
                 states=states,
             )
         )

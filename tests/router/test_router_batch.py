@@ -58,8 +58,23 @@ async def _summary(kit: RouterKit, leads: list[Lead]) -> list[tuple[object, ...]
         "WHERE lead_id = ANY(CAST(:ids AS uuid[]))",
         ids=list(index),
     )
+    earlier: dict[int, list[int]] = {}
+    accounts: dict[int, str | None] = {}
+    for lead in leads:
+        for event in await kit.events(lead.lead_id):
+            if event["type"] == "lead.assigned":
+                data = event["data"]
+                earlier[index[lead.lead_id]] = [index[e] for e in data["earlier_leads"]]
+                accounts[index[lead.lead_id]] = plain((data.get("account") or {}).get("owner_id"))
     return sorted(
-        (index[r["id"]], r["status"], plain(r["owner_id"]), index.get(r["into"] or ""))
+        (
+            index[r["id"]],
+            r["status"],
+            plain(r["owner_id"]),
+            index.get(r["into"] or ""),
+            earlier.get(index[r["id"]]),
+            accounts.get(index[r["id"]]),
+        )
         for r in rows
     )
 

@@ -128,7 +128,7 @@ async def test_one_read_returns_what_a_decision_needs(db: AsyncSession) -> None:
     )
     assert not got.seen
     assert got.account_owner == "hot-owner"
-    assert got.earlier == [newer, older]  # newest first
+    assert [i for i, _ in got.earlier] == [newer, older]  # newest first
     assert got.open_lead is not None and got.open_lead.lead_id == older  # newer is past open
     assert got.states[f"hot-s-{tag}"].open_leads == 2
 

@@ -295,6 +295,7 @@ async def test_offsets_are_committed_only_after_the_handler_returned(
         "TOPIC_LEADS_RECEIVED": topic,
         "TOPIC_LEADS_DLQ": kafka_settings.topics.leads_dlq,
         "CONSUMER_BATCH_SIZE": "10",
+        "CONSUMER_COMMIT_INTERVAL_SECONDS": "0",  # commit after every batch: a known position
     }
     args = [str(HELPER), plumbing_schema, group, str(progress)]
     proc = await asyncio.create_subprocess_exec(
