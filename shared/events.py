@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 BATON_NS = uuid.UUID("6f6c2a4e-8d0b-5b6e-9a4f-2a1d7b3c9e10")
 
@@ -306,29 +306,21 @@ class CloudEvent(BaseModel):
     subject: str
     datacontenttype: Literal["application/json"] = "application/json"
     data: dict[str, Any]
-    _payload: Any = PrivateAttr(default=None)  # the validated data model, once asked for
 
     def payload(self) -> Any:
-        """The typed data model for this event's type (raises EventError if it does not fit).
-
-        Validated once and kept: the consumer validates to tell poison from good events, and
-        the handler then gets the same object instead of validating the data a second time.
-        """
-        if self._payload is not None:
-            return self._payload
+        """The typed data model for this event's type (raises EventError if it does not fit)."""
         model = EVENT_TYPES.get(self.type)
         if model is None:
             raise EventError(f"unknown event type {self.type!r}")
         try:
-            self._payload = model.model_validate(self.data)
+            return model.model_validate(self.data)
         except ValidationError as exc:
             raise EventError(_summarise(exc)) from exc
-        return self._payload
 
     def data_as(self, model: builtins.type[_M]) -> _M:
-        """`data` as `model` (the cached payload when it is one)."""
-        cached = self.payload() if self.type in EVENT_TYPES else None
-        return cached if isinstance(cached, model) else model.model_validate(self.data)
+        """`data` as `model`. (Not cached on the event: a pydantic private attribute makes
+        every envelope's construction slower than the second validation it would save.)"""
+        return model.model_validate(self.data)
 
     def to_bytes(self) -> bytes:
         # `data` already holds JSON values (a JSON-mode dump or parsed JSON): orjson writes it

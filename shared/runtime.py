@@ -10,6 +10,7 @@ Start-up never waits for a dependency: with Kafka or PostgreSQL down the service
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -118,8 +119,8 @@ class Runtime:
                 if todo:
                     await fn(session, todo)
             self.relay.wake()
-            for topic, outcome in outcomes:
-                self.metrics.events_consumed.labels(topic, outcome).inc()
+            for (topic, outcome), n in Counter(outcomes).items():
+                self.metrics.events_consumed.labels(topic, outcome).inc(n)
 
         return handle
 
