@@ -8,6 +8,7 @@ leads wrong. Every decision records ``Policy.version_id`` (the content hash), si
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import Counter
@@ -562,9 +563,13 @@ class Policy(_Model):
         """sha256 hex of the policy file's bytes (empty for a policy built in code)."""
         return self._content_hash
 
-    @property
+    @functools.cached_property
     def version_id(self) -> str:
-        """The short content hash every decision records as the policy version."""
+        """The short content hash every decision records as the policy version.
+
+        Cached (read several times per decision; a private attribute read is slow on a
+        pydantic model). Safe: `parse_policy` sets the hash before anyone asks for it.
+        """
         return self._content_hash[:12]
 
     @property
@@ -573,25 +578,43 @@ class Policy(_Model):
 
     # lookups
 
+    # Indexes for the per-request look-ups, built once (the policy is immutable).
+
+    @functools.cached_property
+    def _sources_by_name(self) -> dict[str, SourceConfig]:
+        return {s.name: s for s in reversed(self.sources)}  # first wins, as a scan would
+
+    @functools.cached_property
+    def _teams_by_id(self) -> dict[str, Team]:
+        return {t.id: t for t in reversed(self.teams)}
+
+    @functools.cached_property
+    def _reps_by_id(self) -> dict[str, tuple[Team, Rep]]:
+        found: dict[str, tuple[Team, Rep]] = {}
+        for team in self.teams:
+            for rep in team.reps:
+                found.setdefault(rep.id, (team, rep))
+        return found
+
+    @functools.cached_property
+    def _accounts_by_domain(self) -> dict[str, Account]:
+        return {a.domain: a for a in self.accounts}
+
     def source(self, name: str) -> SourceConfig | None:
-        return next((s for s in self.sources if s.name == name), None)
+        return self._sources_by_name.get(name)
 
     def team(self, team_id: str) -> Team | None:
-        return next((t for t in self.teams if t.id == team_id), None)
+        return self._teams_by_id.get(team_id)
 
     def rep(self, rep_id: str) -> tuple[Team, Rep] | None:
-        for team in self.teams:
-            rep = team.rep(rep_id)
-            if rep is not None:
-                return team, rep
-        return None
+        return self._reps_by_id.get(rep_id)
 
     def account_for_domain(self, domain: str | None) -> Account | None:
         """The known account for a domain, also matching its subdomains (eu.acme.com)."""
         if not domain:
             return None
         labels = domain.strip().lower().rstrip(".").split(".")
-        by_domain = {a.domain: a for a in self.accounts}
+        by_domain = self._accounts_by_domain
         for i in range(len(labels) - 1):
             account = by_domain.get(".".join(labels[i:]))
             if account is not None:

@@ -115,6 +115,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.add_middleware(_NoSniffing)
     install_metrics_middleware(app, runtime.metrics)
+    app.include_router(router)  # first: the webhook route is matched before the ops routes
     app.include_router(ops_router(runtime.checks(), runtime.metrics))
-    app.include_router(router)
     return app

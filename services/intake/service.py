@@ -215,7 +215,7 @@ class IntakeService:
             key=key,
             lead_id=lead_id,
             received_at=now,
-            lead=orjson.dumps(lead.model_dump(mode="json")),
+            lead=orjson.dumps(event.data),  # the lead's JSON dump, made once for the event
             topic=self.topic,
             payload=event.to_bytes(),
         )

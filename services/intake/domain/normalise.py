@@ -49,9 +49,9 @@ def _brand_match(domain: str, brands: frozenset[str]) -> bool:
 def email_kind(domain: str) -> EmailKind:
     """Classify an ASCII e-mail domain; sub-domains of throwaway services count as throwaway."""
     domain = domain.lower()
-    if _brand_match(domain, DISPOSABLE_BRANDS) or any(
-        domain == d or domain.endswith("." + d) for d in DISPOSABLE_DOMAINS
-    ):
+    labels = domain.split(".")
+    suffixes = (".".join(labels[i:]) for i in range(len(labels)))  # the domain and its parents
+    if _brand_match(domain, DISPOSABLE_BRANDS) or any(s in DISPOSABLE_DOMAINS for s in suffixes):
         return "disposable"
     if domain in FREE_MAIL_DOMAINS or _brand_match(domain, FREE_MAIL_BRANDS):
         return "free"

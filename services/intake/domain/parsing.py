@@ -62,14 +62,15 @@ def _parse_json(body: bytes, max_depth: int) -> dict[str, Any]:
 
 def _depth_exceeds(root: object, max_depth: int) -> bool:
     """Iterative, so a hostile body cannot exhaust the Python stack."""
-    stack: list[tuple[object, int]] = [(root, 1)]
+    if not isinstance(root, dict | list):
+        return False
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(root, 1)]
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            if depth > max_depth:
-                return True
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, depth + 1) for child in children)
+        if depth > max_depth:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
     return False
 
 
