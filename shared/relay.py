@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import zlib
+from collections import Counter
 from typing import Any
 
 import asyncpg
@@ -164,8 +165,8 @@ class OutboxRelay:
                 depth, age = (await conn.execute(self._stats)).one()
         self.metrics.outbox_depth.set(float(depth))
         self.metrics.outbox_age.set(float(age))
-        for row in rows:
-            self.metrics.events_produced.labels(row.topic).inc()
+        for topic, n in Counter(row.topic for row in rows).items():
+            self.metrics.events_produced.labels(topic).inc(n)
         return len(rows)
 
     async def _publish(self, rows: Any) -> None:
