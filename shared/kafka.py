@@ -49,6 +49,13 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**opts)
 
 
+def topic_configs(settings: Settings, name: str) -> dict[str, str]:
+    """Per-topic settings at creation: a bounded retention for topics holding contact data."""
+    if name == settings.topics.contacts_erased:
+        return {}  # ids only, no contact data: the broker default applies
+    return {"retention.ms": str(settings.topic_retention_hours * 3600 * 1000)}
+
+
 async def ensure_topics(settings: Settings, topics: list[str] | None = None) -> None:
     """Create the contract's topics when absent (idempotent); never rely on auto-creation."""
     names = topics if topics is not None else settings.topics.all()
@@ -64,6 +71,7 @@ async def ensure_topics(settings: Settings, topics: list[str] | None = None) -> 
                 name=n,
                 num_partitions=settings.topic_partitions,
                 replication_factor=settings.topic_replication_factor,
+                topic_configs=topic_configs(settings, n),
             )
             for n in names
             if n not in existing

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     topics: Topics = Field(default_factory=Topics)
     topic_partitions: int = Field(default=6, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
+    # How long Kafka keeps events that carry contact details (every topic but contacts.erased):
+    # erasure cannot rewrite a topic, so this is when an erased contact leaves the log. Set on
+    # topics Baton creates; state it in the privacy notice (docs/privacy.md).
+    topic_retention_hours: int = Field(default=7 * 24, ge=1)
 
     host: str = "127.0.0.1"
     intake_port: int = 8001
