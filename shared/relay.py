@@ -109,17 +109,8 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         backoff = Backoff(first=0.2, cap=self.settings.kafka_backoff_max_seconds)
-        loop = asyncio.get_running_loop()
-        last_drain = -1e9
         while True:
             await self._listen()
-            # Under a steady stream every commit wakes the relay; draining at most every
-            # `relay_min_interval_ms` publishes bigger batches (fewer round trips and acks per
-            # event) at the cost of that much latency, and only while events keep coming.
-            pause = last_drain + self.settings.relay_min_interval_ms / 1000 - loop.time()
-            if pause > 0 and not self._stopping.is_set():
-                await asyncio.sleep(pause)
-            last_drain = loop.time()
             self._wake.clear()  # before draining: a commit landing mid-drain re-wakes us at once
             self._retry_now.clear()
             try:

@@ -71,7 +71,6 @@ class Settings(BaseSettings):
     consumer_commit_interval_seconds: float = Field(default=0.25, ge=0)
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_interval_seconds: float = Field(default=1.0, gt=0)
-    relay_min_interval_ms: float = Field(default=5.0, ge=0)  # between drains while busy
     ticker_max_sleep_seconds: float = Field(default=1.0, gt=0)
     # Followup: how long an activity for a never-assigned lead waits before it is dead-lettered,
     # and how often the open-clocks gauge and the 7-day completion ratio are recomputed.
