@@ -29,7 +29,7 @@ from shared.events import Consent, Contact, Engagement, Lead, utcnow
 from shared.kafka import ensure_topics
 from shared.policy import Policy, parse_policy
 from shared.settings import Settings
-from tests.conftest import unique_topics
+from tests.conftest import delete_topics, unique_topics
 
 ALWAYS = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
@@ -243,14 +243,15 @@ class RouterKit:
 
 
 @pytest.fixture(scope="session")
-async def router_settings(migrated: Settings) -> Settings:
+async def router_settings(migrated: Settings) -> AsyncIterator[Settings]:
     """The session database with real topics, so outbox rows left behind stay publishable."""
     topics = unique_topics()
     settings = migrated.model_copy(
         update={"topics": topics, "consumer_group_prefix": topics.leads_received.split(".")[0]}
     )
     await ensure_topics(settings)
-    return settings
+    yield settings
+    await delete_topics(settings, topics.all())  # a long-lived local broker keeps no leftovers
 
 
 @pytest.fixture

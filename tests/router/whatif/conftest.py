@@ -18,20 +18,21 @@ from shared.events import Lead
 from shared.kafka import ensure_topics
 from shared.policy import Policy
 from shared.settings import Settings
-from tests.conftest import unique_topics
+from tests.conftest import delete_topics, unique_topics
 from tests.router.whatif.synthetic import Synth
 
 CLOSING = {"converted": "converted", "disqualified": "closed_disqualified", "not_ready": "nurture"}
 
 
 @pytest.fixture(scope="session")
-async def whatif_settings(migrated: Settings) -> Settings:
+async def whatif_settings(migrated: Settings) -> AsyncIterator[Settings]:
     topics = unique_topics()
     settings = migrated.model_copy(
         update={"topics": topics, "consumer_group_prefix": topics.leads_received.split(".")[0]}
     )
     await ensure_topics(settings)
-    return settings
+    yield settings
+    await delete_topics(settings, topics.all())  # a long-lived local broker keeps no leftovers
 
 
 @dataclass
