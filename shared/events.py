@@ -6,10 +6,9 @@ decision carries the same id and consumers drop it as a duplicate.
 
 from __future__ import annotations
 
-import builtins
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -24,9 +23,6 @@ def derived_id(*parts: object) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-_M = TypeVar("_M", bound=BaseModel)
 
 
 class _Model(BaseModel):
@@ -316,11 +312,6 @@ class CloudEvent(BaseModel):
             return model.model_validate(self.data)
         except ValidationError as exc:
             raise EventError(_summarise(exc)) from exc
-
-    def data_as(self, model: builtins.type[_M]) -> _M:
-        """`data` as `model`. (Not cached on the event: a pydantic private attribute makes
-        every envelope's construction slower than the second validation it would save.)"""
-        return model.model_validate(self.data)
 
     def to_bytes(self) -> bytes:
         # `data` already holds JSON values (a JSON-mode dump or parsed JSON): orjson writes it

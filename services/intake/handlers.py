@@ -16,7 +16,7 @@ log = get_logger(__name__)
 
 def build() -> EventFn:
     async def on_erased(session: AsyncSession, event: CloudEvent) -> None:
-        erased = event.data_as(ContactErased)
+        erased = ContactErased.model_validate(event.data)
         done = await erase_leads(session, lead_ids=erased.lead_ids, now=utcnow())
         log.info("intake.erased", erasure_id=erased.erasure_id, leads=len(done))
 

@@ -16,10 +16,10 @@ CLOSING = {"converted": "converted", "disqualified": "closed_disqualified", "not
 
 def build(service: RouterService) -> EventFn:
     async def on_received(session: AsyncSession, event: CloudEvent) -> None:
-        await service.on_received(session, lead=event.data_as(Lead), now=utcnow())
+        await service.on_received(session, lead=Lead.model_validate(event.data), now=utcnow())
 
     async def on_escalated(session: AsyncSession, event: CloudEvent) -> None:
-        esc = event.data_as(LeadEscalated)
+        esc = LeadEscalated.model_validate(event.data)
         if esc.action == "reassign":
             await service.reassign(
                 session,
@@ -30,7 +30,7 @@ def build(service: RouterService) -> EventFn:
             )
 
     async def on_activity(session: AsyncSession, event: CloudEvent) -> None:
-        act = event.data_as(LeadActivity)
+        act = LeadActivity.model_validate(event.data)
         if act.type == "rejected":
             await service.reassign(
                 session,
@@ -66,7 +66,7 @@ def build_many(service: RouterService) -> EventsFn:
         leads: list[Lead] = []
         for event in events:
             if event.type == "lead.received":
-                leads.append(event.data_as(Lead))
+                leads.append(Lead.model_validate(event.data))
                 continue
             if leads:
                 await service.on_received_many(session, leads=leads, now=utcnow())
