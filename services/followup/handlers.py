@@ -17,9 +17,9 @@ def build(service: FollowupService, on_clock_started: Callable[[datetime | None]
     """`on_clock_started(first_fire_at)`: tells the ticker when the new clock is first due."""
 
     async def on_assigned(session: AsyncSession, event: CloudEvent) -> None:
-        assigned = LeadAssigned.model_validate(event.data)
-        if await service.on_assigned(session, event=assigned):
-            on_clock_started(service.schedule(assigned).next_fire_at)
+        started = await service.on_assigned(session, event=LeadAssigned.model_validate(event.data))
+        if started is not None:
+            on_clock_started(started.next_fire_at)
 
     async def on_activity(session: AsyncSession, event: CloudEvent) -> None:
         activity = LeadActivity.model_validate(event.data)

@@ -92,14 +92,14 @@ class FollowupService:
 
     # --- assignments -------------------------------------------------------------------------
 
-    def schedule(self, event: LeadAssigned) -> Schedule:
-        """The first level of the clock this assignment starts, and when it fires."""
-        return first_fire(event.sla.due_at, [Step(**s) for s in self.chain()])
+    async def on_assigned(self, session: AsyncSession, *, event: LeadAssigned) -> Schedule | None:
+        """Start (or restart, for a newer assignment) the lead's clock; stale ones are ignored.
 
-    async def on_assigned(self, session: AsyncSession, *, event: LeadAssigned) -> bool:
-        """Start (or restart, for a newer assignment) the lead's clock; stale ones are ignored."""
+        Returns the started clock's first level and when it fires (for the ticker's wake-up),
+        or None when the assignment was stale and nothing started.
+        """
         chain = self.chain()
-        sched = self.schedule(event)
+        sched = first_fire(event.sla.due_at, [Step(**s) for s in chain])
         clock = store.ClockRow(
             lead_id=event.lead_id,
             assignment_seq=event.assignment_seq,
@@ -117,7 +117,7 @@ class FollowupService:
             contacted_at=None,
         )
         if not await store.upsert_clock(session, clock):
-            return False
+            return None
         await store.open_window(session, clock)
         await store.mark_pending_applied(session, event.lead_id)
         # Activities recorded before this assignment arrived apply now, as if in order.
@@ -136,7 +136,7 @@ class FollowupService:
                     reengage_at=act["reengage_at"],
                     note=act["note"],
                 )
-        return True
+        return sched
 
     # --- activities --------------------------------------------------------------------------
 

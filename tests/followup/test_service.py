@@ -46,7 +46,7 @@ async def test_contacted_before_the_deadline_never_escalates(
     service: FollowupService, db: AsyncSession
 ) -> None:
     lead = new_lead()
-    assert await service.on_assigned(db, event=assigned(lead))
+    assert await service.on_assigned(db, event=assigned(lead)) is not None
     assert await record(service, db, activity(lead, "contacted", EPOCH + timedelta(minutes=10)))
     await tick_until(service, db, L3 + timedelta(days=1))
     assert await escalation_levels(db, lead) == []
@@ -95,7 +95,9 @@ async def test_reassignment_starts_a_fresh_clock_that_escalates_afresh(
     await service.on_assigned(db, event=assigned(lead))
     await tick_until(service, db, L3 + LATER)
     t2 = L3 + timedelta(seconds=10)
-    assert await service.on_assigned(db, event=assigned(lead, seq=2, at=t2, owner="rep-b"))
+    assert (
+        await service.on_assigned(db, event=assigned(lead, seq=2, at=t2, owner="rep-b")) is not None
+    )
     assert await clock_status(db, lead) == ("open", 2)
     due2 = t2 + timedelta(seconds=WINDOW)
     await tick_until(service, db, due2 - timedelta(seconds=1))
@@ -112,9 +114,11 @@ async def test_stale_or_repeated_assignment_is_ignored(
 ) -> None:
     lead = new_lead()
     t2 = EPOCH + timedelta(minutes=30)
-    assert await service.on_assigned(db, event=assigned(lead, seq=2, at=t2, owner="rep-b"))
-    assert not await service.on_assigned(db, event=assigned(lead, seq=1, owner="rep-a"))
-    assert not await service.on_assigned(db, event=assigned(lead, seq=2, at=t2, owner="rep-b"))
+    assert (
+        await service.on_assigned(db, event=assigned(lead, seq=2, at=t2, owner="rep-b")) is not None
+    )
+    assert await service.on_assigned(db, event=assigned(lead, seq=1, owner="rep-a")) is None
+    assert await service.on_assigned(db, event=assigned(lead, seq=2, at=t2, owner="rep-b")) is None
     clock = await store.get_clock(db, lead)
     assert clock is not None
     assert (clock.assignment_seq, clock.owner["id"], clock.started_at) == (2, "rep-b", t2)

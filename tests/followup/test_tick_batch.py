@@ -56,7 +56,7 @@ async def _assign(service: FollowupService, db: AsyncSession, n: int, *, day: in
     leads = [new_lead() for _ in range(n)]
     for i, lead in enumerate(leads):
         at = EPOCH + timedelta(days=day) + _at(i)
-        assert await service.on_assigned(db, event=assigned(lead, at=at))
+        assert await service.on_assigned(db, event=assigned(lead, at=at)) is not None
     return leads
 
 
