@@ -18,6 +18,7 @@ import httpx
 import pytest
 import yaml
 
+from shared.events import CloudEvent
 from shared.settings import Settings
 from tests.conftest import ROOT, topic_env
 
@@ -59,6 +60,22 @@ class Stack:
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
+
+    def contacted(self, assigned: CloudEvent, note: str | None = None) -> httpx.Response:
+        """The owner records a call on the lead of this `lead.assigned`, through followup's API."""
+        activity: dict[str, Any] = {
+            "type": "contacted",
+            "at": assigned.data["assigned_at"],
+            "actor": assigned.data["owner"]["id"],
+        }
+        if note is not None:
+            activity["note"] = note
+        return httpx.post(
+            self.url("followup") + f"/v1/leads/{assigned.subject}/activities",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+            json=activity,
+        )
 
     def start(self, service: str) -> None:
         log = self.logs[service].open("ab")

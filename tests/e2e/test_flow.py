@@ -111,16 +111,7 @@ async def test_untouched_lead_escalates_and_contacted_lead_does_not(stack: Stack
         assigned = await reader.wait_for(
             lambda e: e.type == "lead.assigned" and e.subject == touched
         )
-        resp = httpx.post(
-            stack.url("followup") + f"/v1/leads/{touched}/activities",
-            headers=auth,
-            timeout=10,
-            json={
-                "type": "contacted",
-                "at": assigned.data["assigned_at"],
-                "actor": assigned.data["owner"]["id"],
-            },
-        )
+        resp = stack.contacted(assigned)
         assert resp.status_code == 202, resp.text
         level1 = await reader.wait_for(
             lambda e: e.type == "lead.escalated" and e.subject == ignored and e.data["level"] == 1

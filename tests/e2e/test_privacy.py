@@ -156,16 +156,8 @@ async def test_erasure_removes_the_contact_everywhere_and_keeps_the_facts(
         assigned = await reader.wait_for(
             lambda e: e.type == "lead.assigned" and e.subject == lead_id
         )
-        resp = httpx.post(
-            stack.url("followup") + f"/v1/leads/{lead_id}/activities",
-            headers=auth,
-            timeout=10,
-            json={
-                "type": "contacted",
-                "at": assigned.data["assigned_at"],
-                "actor": assigned.data["owner"]["id"],
-                "note": f"Spoke to {person.first} {person.last}, {person.email}",
-            },
+        resp = stack.contacted(
+            assigned, note=f"Spoke to {person.first} {person.last}, {person.email}"
         )
         assert resp.status_code == 202, resp.text
         # Before: every service holds the contact (the scan can see it).
@@ -268,16 +260,8 @@ async def test_no_personal_data_in_any_log_line(stack: Stack) -> None:
         assigned = await reader.wait_for(
             lambda e: e.type == "lead.assigned" and e.subject == touched_id
         )
-        resp = httpx.post(
-            stack.url("followup") + f"/v1/leads/{touched_id}/activities",
-            headers=auth,
-            timeout=10,
-            json={
-                "type": "contacted",
-                "at": assigned.data["assigned_at"],
-                "actor": assigned.data["owner"]["id"],
-                "note": f"Left a voicemail for {touched.first} on {touched.phone_local}",
-            },
+        resp = stack.contacted(
+            assigned, note=f"Left a voicemail for {touched.first} on {touched.phone_local}"
         )
         assert resp.status_code == 202, resp.text
         await reader.wait_for(
