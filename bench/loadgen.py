@@ -34,6 +34,8 @@ except ImportError:  # pragma: no cover
 from bench.common import summary_ms
 from bench.payloads import signed_requests
 
+MIN_SLEEP_S = 0.001
+
 
 class Conn(asyncio.Protocol):
     def __init__(self, gen: Generator) -> None:
@@ -86,10 +88,11 @@ class Conn(asyncio.Protocol):
 
 class Generator:
     def __init__(
-        self, requests: list[bytes], host: str, port: int, rate: float, max_conns: int
+        self, requests: list[bytes], host: str, ports: list[int], rate: float, max_conns: int
     ) -> None:
         self.requests = requests
-        self.host, self.port = host, port
+        self.host, self.ports = host, ports
+        self.opened = 0  # new connections go to the ports in turn (a client-side balancer)
         self.rate = rate
         self.max_conns = max_conns
         self.loop = asyncio.get_running_loop()
@@ -122,7 +125,9 @@ class Generator:
 
     async def _open(self) -> None:
         try:
-            _, proto = await self.loop.create_connection(lambda: Conn(self), self.host, self.port)
+            port = self.ports[self.opened % len(self.ports)]
+            self.opened += 1
+            _, proto = await self.loop.create_connection(lambda: Conn(self), self.host, port)
             self.conns.add(proto)
         except OSError:
             self.opening -= 1
@@ -177,7 +182,11 @@ class Generator:
                 self.dispatch(i)
                 i += 1
             if i < n:
-                await asyncio.sleep(max(0.0, self.sched[i] - time.perf_counter()))
+                # Never sleep less than the loop's timer resolution (1 ms on uvloop): shorter
+                # sleeps return at once and the sender spins, taking a core from the server
+                # under test. What is due meanwhile goes out together on wake-up; latency is
+                # still measured from each request's scheduled time.
+                await asyncio.sleep(max(MIN_SLEEP_S, self.sched[i] - time.perf_counter()))
         self.stopping = True
         if self.outstanding:
             with contextlib.suppress(TimeoutError):
@@ -192,13 +201,13 @@ async def main_async(args: argparse.Namespace) -> tuple[dict[str, Any], list[lis
     n = max(1, int(args.rate * args.duration))
     requests = signed_requests(
         n=n,
-        host=f"{args.host}:{args.port}",
+        host=f"{args.host}:{args.ports[0]}",
         source=args.source,
         secret=args.secret,
         tag=args.tag,
         seed=args.seed,
     )
-    gen = Generator(requests, args.host, args.port, args.rate, args.max_conns)
+    gen = Generator(requests, args.host, args.ports, args.rate, args.max_conns)
     gen.keep_bodies = bool(args.ids_out)
     cpu0 = time.process_time()
     t0, wall0 = await gen.run(args.duration, args.grace)
@@ -252,7 +261,11 @@ async def main_async(args: argparse.Namespace) -> tuple[dict[str, Any], list[lis
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
+    p.add_argument(
+        "--port",
+        required=True,
+        help="port, or comma-separated ports of several server processes (connections alternate)",
+    )
     p.add_argument("--source", default="chat-widget")
     p.add_argument("--rate", type=float, required=True, help="requests per second")
     p.add_argument("--duration", type=float, required=True, help="seconds of sending")
@@ -262,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--ids-out", help="write [lead_id, scheduled wall time] of every 202 here")
     args = p.parse_args(argv)
+    args.ports = [int(x) for x in args.port.split(",")]
     args.secret = os.environ.get("BATON_SECRET_CHAT_WIDGET", "whsec_" + "A" * 32)
     if uvloop is not None:
         uvloop.install()

@@ -73,9 +73,15 @@ class Ctx:
 
 
 def loadgen_argv(
-    port: int, rate: float, duration: float, grace: float, tag: str, ids_out: str | None = None
+    port: int | list[int],
+    rate: float,
+    duration: float,
+    grace: float,
+    tag: str,
+    ids_out: str | None = None,
 ) -> list[str]:
-    argv = [sys.executable, "-m", "bench.loadgen", "--port", str(port), "--rate", str(rate)]
+    ports = ",".join(str(p) for p in (port if isinstance(port, list) else [port]))
+    argv = [sys.executable, "-m", "bench.loadgen", "--port", ports, "--rate", str(rate)]
     argv += ["--duration", str(duration), "--grace", str(grace), "--tag", tag]
     if ids_out:
         argv += ["--ids-out", ids_out]
@@ -83,7 +89,7 @@ def loadgen_argv(
 
 
 def loadgen(
-    ctx: Ctx, port: int, rate: float, duration: float, grace: float = 10.0
+    ctx: Ctx, port: int | list[int], rate: float, duration: float, grace: float = 10.0
 ) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:6]
     out = subprocess.run(
@@ -99,12 +105,12 @@ def loadgen(
     return result
 
 
-def _measured(proc: Proc | None, fn: Any) -> tuple[Any, float | None]:
-    """fn() and the process's CPU seconds per wall second while it ran."""
-    c0, t0 = (proc.cpu() if proc else 0.0), time.perf_counter()
+def _measured(procs: list[Proc], fn: Any) -> tuple[Any, float | None]:
+    """fn() and the processes' CPU seconds per wall second (summed) while it ran."""
+    c0, t0 = sum(p.cpu() for p in procs), time.perf_counter()
     value = fn()
     wall = time.perf_counter() - t0
-    return value, (round((proc.cpu() - c0) / wall, 3) if proc else None)
+    return value, (round((sum(p.cpu() for p in procs) - c0) / wall, 3) if procs else None)
 
 
 async def _outbox_rows(dsn: str, schema: str) -> int:
@@ -138,39 +144,45 @@ def passes_knee(r: dict[str, Any], p99_limit_ms: float) -> bool:
 # --- 1. intake throughput and latency ----------------------------------------------------------
 
 
-def intake(ctx: Ctx, cfg: dict[str, Any], *, reference: bool) -> dict[str, Any]:
-    """Fixed rates (repeated) and a knee search, against intake or the bare reference."""
+def _start_reference(ctx: Ctx) -> Proc:
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.refserver", "--port", str(port)]
+    return start_process("reference", argv, dict(os.environ), port, ctx.logdir)
+
+
+def intake(ctx: Ctx, cfg: dict[str, Any], *, reference: bool, processes: int = 1) -> dict[str, Any]:
+    """Fixed rates (repeated) and a knee search, against intake or the bare reference.
+
+    With processes > 1, that many server processes share the load (the generator alternates
+    its connections between them, as a load balancer would): intake replicas on one database
+    and one set of topics, or as many reference processes. The fixed-rate runs are made once.
+    """
     env: Env | None = None
     if reference:
-        port = free_port()
-        proc = start_process(
-            "reference",
-            [sys.executable, "-m", "bench.refserver", "--port", str(port)],
-            dict(os.environ),
-            port,
-            ctx.logdir,
-        )
+        procs = [_start_reference(ctx) for _ in range(processes)]
     else:
         env = ctx.env("intake")
-        proc = env.service("intake")
-        port = int(proc.url.rsplit(":", 1)[1])
-    name = proc.name
+        procs = [env.service("intake") for _ in range(processes)]
+    ports = [int(p.url.rsplit(":", 1)[1]) for p in procs]
+    name = procs[0].name + (f"_x{processes}" if processes > 1 else "")
     runs: dict[str, list[dict[str, Any]]] = {}
     knee_steps: list[dict[str, Any]] = []
     try:
-        loadgen(ctx, port, 100, 1.0)  # warm-up: imports, pools, first connections
+        loadgen(ctx, ports, 100, 1.0)  # warm-up: imports, pools, first connections
         if env:
             wait_outbox_empty(env, "intake")
-        for rep in range(cfg["repeats"]):
+        for rep in range(cfg["repeats"] if processes == 1 else 1):
             for rate in cfg["intake_rates"]:
-                r, cpu = _measured(proc, lambda rate=rate: loadgen(ctx, port, rate, cfg["run_s"]))
+                r, cpu = _measured(procs, lambda rate=rate: loadgen(ctx, ports, rate, cfg["run_s"]))
                 r["server_cpu_per_s"] = cpu
                 if env:
                     r["relay_drain_s"] = wait_outbox_empty(env, "intake")
                 runs.setdefault(str(rate), []).append(r)
                 ctx.log(f"  {name} {rate}/s run {rep + 1}: {_brief(r)}")
-        for rate in cfg["knee_rates"]:
-            r, cpu = _measured(proc, lambda rate=rate: loadgen(ctx, port, rate, cfg["knee_s"], 5.0))
+        for rate in cfg["knee_rates" if processes == 1 else "knee_rates_multi"]:
+            r, cpu = _measured(
+                procs, lambda rate=rate: loadgen(ctx, ports, rate, cfg["knee_s"], 5.0)
+            )
             r["server_cpu_per_s"] = cpu
             r["passes"] = passes_knee(r, cfg["knee_p99_ms"])
             if env:
@@ -180,18 +192,21 @@ def intake(ctx: Ctx, cfg: dict[str, Any], *, reference: bool) -> dict[str, Any]:
             if not r["passes"]:
                 break
     finally:
-        ctx.stop(proc)
+        for proc in procs:
+            ctx.stop(proc)
         if env:
             ctx.cleanup(env)
     passing = [s for s in knee_steps if s["passes"]]
     return {
         "target": name,
+        "processes": processes,
         "runs": runs,
         "knee_steps": knee_steps,
         "knee_rate": passing[-1]["offered_rate"] if passing else None,
         "knee_accepted_per_s": passing[-1]["accepted_per_s"] if passing else None,
         "max_accepted_per_s": max((s["accepted_per_s"] for s in knee_steps), default=None),
         "generator_limited": any((s["dispatch_lag_ms"]["p99"] or 0) > 20 for s in knee_steps),
+        "ladder_top_passed": bool(knee_steps) and knee_steps[-1]["passes"],
     }
 
 
