@@ -89,6 +89,7 @@ async def purge(settings: Settings, *, days: int, now: datetime | None = None) -
     Returns (intake leads, router leads) erased."""
     from services.intake.service import purge_expired as purge_intake
     from services.router.service import purge_expired as purge_router
+    from services.router.store import forget_erased_contacts
     from shared.db import Outbox, make_engine, make_sessionmaker
     from shared.events import utcnow
 
@@ -117,9 +118,20 @@ async def purge(settings: Settings, *, days: int, now: datetime | None = None) -
             counts[1] += len(done)
             if not done:
                 break
+        # Erased contacts' digests are needed only while a lead from before the erasure can
+        # still be in Kafka: the topics' retention, plus a day of margin.
+        forget_before = now - timedelta(hours=settings.topic_retention_hours + 24)
+        async with sessions() as session, session.begin():
+            forgotten = await forget_erased_contacts(session, before=forget_before)
     finally:
         await engine.dispose()
-    log.info("retention.purged", days=days, intake=counts[0], router=counts[1])
+    log.info(
+        "retention.purged",
+        days=days,
+        intake=counts[0],
+        router=counts[1],
+        erased_contacts_forgotten=forgotten,
+    )
     return counts[0], counts[1]
 
 

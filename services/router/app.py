@@ -37,6 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
         outbox=runtime.outbox,
         metrics=metrics,
         assigned_topic=settings.topics.leads_assigned,
+        erased_topic=settings.topics.contacts_erased,
     )
     runtime.consume(
         group_id=f"{settings.consumer_group_prefix}-router",

@@ -17,7 +17,8 @@ class RouterMetrics:
         self.decisions = Counter(
             "baton_routing_decisions_total",
             "Routing decisions by outcome (assigned, reassigned, merged, disqualified, "
-            "unassigned, reassign_failed), team and tier.",
+            "unassigned, reassign_failed, erased: received before its contact's erasure), "
+            "team and tier.",
             ["outcome", "team", "tier"],
             registry=registry,
         )

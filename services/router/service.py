@@ -11,6 +11,7 @@ decision row, the assignment and the event all carry the version that decided.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -174,6 +175,7 @@ class RouterService:
     outbox: Outbox
     metrics: RouterMetrics
     assigned_topic: str
+    erased_topic: str  # contacts.erased: where a lead erased on arrival is announced
 
     @property
     def policy(self) -> Policy:
@@ -216,8 +218,9 @@ class RouterService:
         """
         policy = self.policy  # one policy for the whole batch, even if a reload lands now
         await store.lock_assignments(session)
+        erased = await self._erase_in_flight(session, leads=leads, now=now)
         outcomes: list[str] = []
-        for run in _runs([(lead, _keys(lead)) for lead in leads]):
+        for run in _runs([(lead, _keys(lead)) for lead in leads if lead.lead_id not in erased]):
             inputs = await store.decision_inputs(session, leads=[k for _, k in run], now=now)
             writes = store.Writes()
             states = inputs[0].states
@@ -241,7 +244,42 @@ class RouterService:
             if writes.leads or writes.decisions:
                 await store.write(session, writes)
             self.update_team_gauges(policy, writes.applied_to(states), now)
+        if erased:
+            decided = iter(outcomes)
+            outcomes = ["erased" if ld.lead_id in erased else next(decided) for ld in leads]
         return outcomes
+
+    async def _erase_in_flight(
+        self, session: AsyncSession, *, leads: list[Lead], now: datetime
+    ) -> set[str]:
+        """Leads received before their contact was erased that reach the router only after
+        the erasure (their event was still in Kafka): erased on arrival, never routed, and
+        announced in `contact.erased` so intake erases its copy too. A lead received after
+        the erasure is a new submission and is routed as usual. Under the assignment lock,
+        like the erasure, so a lead is either found by the erasure or finds it here."""
+        digests = {ld.lead_id: contact_digests(ld.contact.email, ld.contact.phone) for ld in leads}
+        known = await store.erased_contacts(session, [d for ds in digests.values() for d in ds])
+        if not known:
+            return set()
+        hits = [
+            ld.lead_id
+            for ld in leads
+            if any(d in known and known[d] >= ld.received_at for d in digests[ld.lead_id])
+        ]
+        if not hits:
+            return set()
+        lead_ids = list(dict.fromkeys(hits))
+        await erase_leads(
+            session,
+            outbox=self.outbox,
+            topic=self.erased_topic,
+            lead_ids=lead_ids,
+            reason="request",
+            erasure_id=str(uuid.uuid4()),
+            now=now,
+        )
+        self.metrics.decisions.labels("erased", "none", "none").inc(len(lead_ids))
+        return set(lead_ids)
 
     def _decide_received(
         self,
@@ -798,6 +836,17 @@ def normalise_contact(email: str | None, phone: str | None) -> tuple[str | None,
     return norm_email, norm_phone
 
 
+def contact_digests(email: str | None, phone: str | None) -> list[str]:
+    """One-way digests (hex SHA-256) of a normalised contact: all the router keeps of an
+    erased one, to recognise its leads still in flight."""
+    out = []
+    if email:
+        out.append(hashlib.sha256(b"email:" + email.encode()).hexdigest())
+    if phone:
+        out.append(hashlib.sha256(b"phone:" + phone.encode()).hexdigest())
+    return out
+
+
 def erase_trace(trace: Any) -> Any:
     """A decision trace without anything personal: a rep's free-text rejection reason is
     dropped, and e-mail/phone shaped text is masked (traces normally hold policy words only)."""
@@ -871,6 +920,9 @@ async def erase_contact(
     await store.lock_assignments(session)
     lead_ids = await store.contact_lead_ids(session, email=norm_email, phone=norm_phone)
     erasure_id = str(uuid.uuid4())
+    await store.remember_erased_contact(
+        session, digests=contact_digests(norm_email, norm_phone), erasure_id=erasure_id, at=now
+    )
     await erase_leads(
         session,
         outbox=outbox,

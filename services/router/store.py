@@ -268,6 +268,44 @@ async def record_erasure(
     )
 
 
+async def remember_erased_contact(
+    session: AsyncSession, *, digests: list[str], erasure_id: str, at: datetime
+) -> None:
+    """Record an erased contact's digests (a later erasure of the same contact moves `at` on)."""
+    await session.execute(
+        text(
+            "INSERT INTO router.erased_contacts (digest, erasure_id, erased_at) "
+            "SELECT d, CAST(:id AS uuid), :at FROM unnest(CAST(:digests AS text[])) AS d "
+            "ON CONFLICT (digest) DO UPDATE SET erasure_id = excluded.erasure_id, "
+            "erased_at = excluded.erased_at "
+            "WHERE router.erased_contacts.erased_at < excluded.erased_at"
+        ),
+        {"id": erasure_id, "at": at, "digests": digests},
+    )
+
+
+async def erased_contacts(session: AsyncSession, digests: list[str]) -> dict[str, datetime]:
+    """When each of these contact digests was last erased (only those that were)."""
+    if not digests:
+        return {}
+    rows = await session.execute(
+        text(
+            "SELECT digest, erased_at FROM router.erased_contacts "
+            "WHERE digest = ANY(CAST(:digests AS text[]))"
+        ),
+        {"digests": digests},
+    )
+    return {str(r[0]): r[1] for r in rows}
+
+
+async def forget_erased_contacts(session: AsyncSession, *, before: datetime) -> int:
+    """Drop digests of erasures older than `before` (no event from before them is left)."""
+    result = await session.execute(
+        text("DELETE FROM router.erased_contacts WHERE erased_at < :before"), {"before": before}
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def get_erasure(session: AsyncSession, erasure_id: str) -> dict[str, Any] | None:
     row = (
         await session.execute(

@@ -170,6 +170,7 @@ class RouterKit:
             outbox=Outbox("router"),
             metrics=RouterMetrics(registry or CollectorRegistry()),
             assigned_topic=self.settings.topics.leads_assigned,
+            erased_topic=self.settings.topics.contacts_erased,
         )
 
     def email(self, local: str = "lead", domain: str | None = None) -> str:

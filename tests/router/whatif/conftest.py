@@ -47,6 +47,7 @@ class Router:
             outbox=Outbox("router"),
             metrics=RouterMetrics(CollectorRegistry()),
             assigned_topic=self.settings.topics.leads_assigned,
+            erased_topic=self.settings.topics.contacts_erased,
         )
 
     async def replay_for_real(self, service: RouterService, leads: list[Synth]) -> dict[str, int]:
