@@ -131,11 +131,11 @@ def verdicts(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(what, target, measured, met?) rows against the issue's targets."""
     rows: list[tuple[str, str, str, str]] = []
 
-    def row(what: str, target: str, value: Any, ok: bool | None) -> None:
+    def row(what: str, target: str, value: Any, ok: bool | None, digits: int = 1) -> None:
         shown = (
             "n/a"
             if value is None
-            else (f"{value:,.1f}" if isinstance(value, float) else str(value))
+            else (f"{value:,.{digits}f}" if isinstance(value, float) else str(value))
         )
         rows.append((what, target, shown, "-" if ok is None else ("yes" if ok else "NO")))
 
@@ -149,8 +149,8 @@ def verdicts(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         row(f"intake leads/s at the knee, {procs}", ">= 2,000", knee, ok)
         ref = s.get(f"reference{sfx}_knee_accepted_per_s")
         ratio = (knee / ref) if knee and ref else None
-        # a reference that passed the top of the ladder has a higher knee still: the ratio
-        # is then an upper bound, and "met" is only claimed when even that bound misses
+        # a reference that passed the top of the ladder has a higher knee still: the ratio is
+        # then an upper bound, so it can prove a miss but never a pass ("-" if above 0.5)
         bound = bool(s.get(f"reference{sfx}_ladder_top_passed"))
         met = (
             None
@@ -162,6 +162,7 @@ def verdicts(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ">= 0.5",
             ratio,
             met,
+            digits=2,
         )
         if not sfx:
             p99 = s.get("intake_500_p99_ms")
@@ -179,7 +180,8 @@ def verdicts(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     )
     a, b = s.get("clocks_large_cpu_ms_per_escalation"), s.get("clocks_small_cpu_ms_per_escalation")
     cr = (a / b) if a and b else None
-    row("followup CPU per escalation, large/small", "<= 1.2", cr, None if cr is None else cr <= 1.2)
+    cr_ok = None if cr is None else cr <= 1.2
+    row("followup CPU per escalation, large/small", "<= 1.2", cr, cr_ok, digits=2)
     for name, mb in sorted((s.get("rss_peak_mb") or {}).items()):
         row(f"peak RSS {name} (MB)", "< 200" if name != "reference" else "-", mb,
             None if name == "reference" else mb < 200)  # fmt: skip

@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,7 @@ async def _e2e_runs(
     port = int(procs["intake"].url.rsplit(":", 1)[1])
     consumer = AIOKafkaConsumer(
         env.topics["leads_assigned"],
+        env.topics["leads_received"],  # its Kafka timestamps split the latency into hops
         bootstrap_servers=env.bootstrap,
         group_id=f"bench-e2e-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
@@ -234,16 +236,27 @@ async def _e2e_runs(
     )
     await consumer.start()
     seen: dict[str, tuple[float, str]] = {}
+    # lead id -> (lead.received Kafka timestamp, decision time in the event, lead.assigned
+    # Kafka timestamp), all wall-clock seconds on this one machine
+    hops: dict[str, list[float]] = {}
     stop = asyncio.Event()
 
     async def consume() -> None:
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=50, max_records=2000)
             now = time.time()
-            for msgs in batch.values():
+            for tp, msgs in batch.items():
+                received = tp.topic == env.topics["leads_received"]
                 for m in msgs:
                     ev = orjson.loads(m.value)
                     lead = ev.get("subject") or ev.get("data", {}).get("lead_id")
+                    h = hops.setdefault(lead, [0.0, 0.0, 0.0])
+                    if received:
+                        h[0] = m.timestamp / 1000
+                        continue
+                    if lead not in seen:
+                        decided = datetime.fromisoformat(ev["time"]).timestamp()
+                        h[1], h[2] = decided, m.timestamp / 1000
                     seen.setdefault(lead, (now, ev.get("type", "?")))
 
     task = asyncio.create_task(consume())
@@ -288,6 +301,7 @@ async def _e2e_runs(
                     "missing": len(pairs) - len(lat),
                     "event_types": kinds,
                     "latency_ms": summary_ms(lat),
+                    "hops_ms": _hops(pairs, seen, hops),
                     "cpu_per_s": {
                         k: round((p.cpu() - cpu0[k]) / wall, 3) for k, p in procs.items()
                     },
@@ -296,7 +310,8 @@ async def _e2e_runs(
                 lat_ms = r["latency_ms"]
                 ctx.log(
                     f"  e2e {rate}/s run {rep + 1}: {r['decided']}/{r['accepted']} assigned, "
-                    f"p50 {lat_ms['p50']} p95 {lat_ms['p95']} p99 {lat_ms['p99']} ms"
+                    f"p50 {lat_ms['p50']} p95 {lat_ms['p95']} p99 {lat_ms['p99']} ms; hops p50/p99 "
+                    + ", ".join(f"{k} {v['p50']}/{v['p99']}" for k, v in r["hops_ms"].items())
                 )
                 await asyncio.sleep(1.0)
     finally:
@@ -304,6 +319,24 @@ async def _e2e_runs(
         await task
         await consumer.stop()
     return {"runs": runs}
+
+
+def _hops(
+    pairs: list[list[Any]], seen: dict[str, tuple[float, str]], hops: dict[str, list[float]]
+) -> dict[str, dict[str, float | None]]:
+    """Where the end-to-end time goes, per lead: webhook sent -> intake's relay publishes
+    lead.received; -> the router decides (the decision's event time); -> the router's relay
+    publishes the decision; -> the outside consumer reads it."""
+    parts: dict[str, list[float]] = {"intake": [], "router_in": [], "router_out": [], "read": []}
+    for lid, sched in pairs:
+        h = hops.get(lid)
+        if lid not in seen or not h or not all(h):
+            continue
+        parts["intake"].append(h[0] - sched)
+        parts["router_in"].append(h[1] - h[0])
+        parts["router_out"].append(h[2] - h[1])
+        parts["read"].append(seen[lid][0] - h[2])
+    return {k: summary_ms(v) for k, v in parts.items()}
 
 
 def end_to_end(ctx: Ctx, cfg: dict[str, Any]) -> dict[str, Any]:
