@@ -65,9 +65,7 @@ class Runtime:
             metrics=metrics,
             outbox=Outbox(service),
             inbox=Inbox(service),
-            relay=OutboxRelay(
-                settings=settings, engine=engine, schema=service, metrics=metrics, producer=kafka
-            ),
+            relay=OutboxRelay(settings=settings, schema=service, metrics=metrics, producer=kafka),
             kafka=kafka,
         )
 

@@ -75,7 +75,6 @@ async def started_relay(
     await link.start()
     relay = OutboxRelay(
         settings=settings,
-        engine=engine,
         schema=schema,
         metrics=CommonMetrics(new_registry(), "test"),
         producer=link,
@@ -203,11 +202,10 @@ async def test_two_relays_on_one_schema_never_publish_concurrently(
     engines = [make_engine(settings.database_url, pool_size=2) for _ in range(2)]
     links = [ProducerLink(settings) for _ in range(2)]
     relays = []
-    for i, (eng, lnk) in enumerate(zip(engines, links, strict=True)):
+    for i, lnk in enumerate(links):
         await lnk.start()
         r = Recording(
             settings=settings,
-            engine=eng,
             schema=plumbing_schema,
             metrics=CommonMetrics(new_registry(), "test"),
             producer=lnk,
