@@ -28,7 +28,7 @@ FULL: dict[str, Any] = {
     "repeats": 3,
     "run_s": 8.0,
     "intake_rates": [500, 2000],
-    "knee_rates": [250, 500, 750, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000],
+    "knee_rates": [250, 500, 750, 1000, 1500, 2000, 2250, 2500, 3000, 4000, 5000, 6000, 8000],
     "intake_processes": 2,  # the *_multi scenarios: this many intake (reference) processes
     "knee_rates_multi": [1000, 2000, 2500, 3000, 4000, 5000, 6000, 8000],
     "knee_s": 5.0,
