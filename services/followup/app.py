@@ -47,6 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.topics.contacts_erased,
         ],
         fn=handlers.build(service, ticker.wake),
+        many=handlers.build_many(service, ticker.wake),
     )
 
     @asynccontextmanager

@@ -11,6 +11,7 @@ from services.followup.service import FollowupService
 from shared.events import CloudEvent, ContactErased, LeadActivity, LeadAssigned
 
 EventFn = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+EventsFn = Callable[[AsyncSession, list[CloudEvent]], Awaitable[None]]
 
 
 def build(service: FollowupService, on_clock_started: Callable[[datetime | None], None]) -> EventFn:
@@ -46,3 +47,19 @@ def build(service: FollowupService, on_clock_started: Callable[[datetime | None]
             await fn(session, event)
 
     return dispatch
+
+
+def build_many(
+    service: FollowupService, on_clock_started: Callable[[datetime | None], None]
+) -> EventsFn:
+    """A fetched batch in one transaction (one inbox statement, one COMMIT): each event goes
+    through the same per-event function, in fetch order, so the outcome is the one-at-a-time
+    outcome; only the transaction and inbox overhead is shared. A batch that fails is replayed
+    one event per transaction by the consumer, so only a bad event is dead-lettered."""
+    one = build(service, on_clock_started)
+
+    async def dispatch_many(session: AsyncSession, events: list[CloudEvent]) -> None:
+        for event in events:
+            await one(session, event)
+
+    return dispatch_many
