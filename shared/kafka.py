@@ -465,11 +465,20 @@ class ConsumerRunner:
         self._pending[tp] = msg.offset + 1
         self._position[tp] = msg.offset + 1
 
-    async def _process_each(self, items: list[tuple[Any, CloudEvent | None]]) -> None:
-        """One transaction per event, in fetch order (per partition order is kept)."""
+    async def _process_each(
+        self,
+        items: list[tuple[Any, CloudEvent | None]],
+        *,
+        dead_lettered: frozenset[tuple[str, int, int]] = frozenset(),
+    ) -> None:
+        """One transaction per event, in fetch order (per partition order is kept). Messages
+        in `dead_lettered` (topic, partition, offset) are already in the DLQ: only passed."""
         stopped: set[tuple[str, int]] = set()
         for msg, event in items:
             if (msg.topic, msg.partition) in stopped:
+                continue
+            if (msg.topic, msg.partition, msg.offset) in dead_lettered:
+                self._done(msg)
                 continue
             ok = await (self._process(msg) if event is None else self._handle(msg, event))
             if not ok:  # stopping while a dependency is down: do not commit past it
@@ -485,19 +494,22 @@ class ConsumerRunner:
         is dead-lettered alone and the others still take effect.
         """
         assert self.batch_handler is not None
-        good: list[tuple[Any, CloudEvent]] = []
+        parsed: list[tuple[Any, CloudEvent | None]] = []
+        poison: set[tuple[str, int, int]] = set()
         for messages in batch.values():
             for msg in messages:
                 event, error = self._parse(msg)
-                if event is not None:
-                    good.append((msg, event))
-                elif not await self._dead_letter(msg, "poison", error):
-                    return  # stopping before the dead letter was written: commit nothing
+                parsed.append((msg, event))
+                if event is None:
+                    if not await self._dead_letter(msg, "poison", error):
+                        return  # stopping before the dead letter was written: commit nothing
+                    poison.add((msg.topic, msg.partition, msg.offset))
+        good = [(msg, event) for msg, event in parsed if event is not None]
         outcome = await self._handle_together(good) if good else "ok"
         if outcome == "stopping":
             return
-        if outcome == "failed":
-            await self._process_each([(msg, event) for msg, event in good])
+        if outcome == "failed":  # the poison keeps its place, so its offset is passed too
+            await self._process_each(parsed, dead_lettered=frozenset(poison))
             return
         for messages in batch.values():
             self._done(messages[-1])

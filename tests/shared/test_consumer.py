@@ -394,6 +394,41 @@ async def test_a_fetch_is_handled_in_one_transaction_and_a_failing_event_alone(
     assert reasons == [("1", "poison"), ("3", "handler_error")]
 
 
+async def test_a_poison_message_last_in_a_failed_batch_is_passed_once(
+    kafka_settings: Settings, plumbing_schema: str
+) -> None:
+    """Poison last in its partition and a batch that fails: after the one-at-a-time retry the
+    committed offset is past the poison too (it is not re-read and dead-lettered again)."""
+    settings = kafka_settings.model_copy(update={"consumer_max_retries": 0})
+    runtime = Runtime.build(settings, plumbing_schema)
+    topic = settings.topics.leads_received
+    insert = text(f"INSERT INTO {plumbing_schema}.effects (event_id) VALUES (:id)")
+    first, bad = lead_event(1), lead_event(2)
+
+    async def one(session: AsyncSession, event: CloudEvent) -> None:
+        if event.id == bad.id:
+            raise ValueError("cannot route this lead")
+        await session.execute(insert, {"id": event.id})
+
+    async def many(session: AsyncSession, events: list[CloudEvent]) -> None:
+        for event in events:
+            await one(session, event)
+
+    runtime.consume(
+        group_id=f"{settings.consumer_group_prefix}-b3", topics=[topic], fn=one, many=many
+    )
+    await produce(settings, topic, [first.to_bytes(), bad.to_bytes(), b"{poison"])
+    await runtime.start()
+    try:
+        await eventually(lambda: _committed_is(settings, runtime.consumers[0].group_id, topic, 3))
+    finally:
+        await runtime.stop()
+    assert await _effects_in_order(settings, plumbing_schema) == [first.id]
+    dead = await read_raw(settings, settings.topics.leads_dlq, 2)
+    reasons = sorted((h["baton-original-offset"], h["baton-error-reason"]) for _, h in dead)
+    assert reasons == [("1", "handler_error"), ("2", "poison")]
+
+
 async def test_a_backlog_is_handled_in_batches_in_order(
     kafka_settings: Settings, plumbing_schema: str
 ) -> None:
