@@ -69,9 +69,6 @@ class Ticker:
             await task
         self._tasks = []
 
-    async def tick_once(self, now: datetime | None = None) -> int:
-        return (await self._tick(now))[0]
-
     async def _tick(self, now: datetime | None = None) -> tuple[int, float]:
         """One tick; returns (fired, how long to sleep before the next one).
 
