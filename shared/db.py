@@ -7,6 +7,11 @@ the same transaction that would otherwise apply it twice.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
+from types import TracebackType
+from typing import Any
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -92,3 +97,50 @@ class Inbox:
             self._claim_many, {"ids": [i for i, _ in items], "topics": [t for _, t in items]}
         )
         return {r[0] for r in rows}
+
+
+class WriteBehind:
+    """Keeps one statement in flight on a session while the caller computes the next one.
+
+    A statement's round trip (PostgreSQL's work on the other core) then overlaps with the
+    Python work that prepares the following statement, instead of the two taking turns.
+    Only one statement is ever in flight, so the session is never used concurrently: each
+    `submit` first waits for the previous statement. Leaving the block waits for the last
+    one and raises its error; leaving it with an error of its own waits too (the session
+    must be idle before the transaction is rolled back) and keeps that error.
+    """
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[Any] | None = None
+
+    async def submit(self, statement: Coroutine[Any, Any, Any]) -> None:
+        try:
+            await self.wait()
+        except BaseException:
+            statement.close()  # never started: it must not run after the one that failed
+            raise
+        self._task = asyncio.create_task(statement)
+        await asyncio.sleep(0)  # let it put the statement on the wire before we go on
+
+    async def wait(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            await task
+
+    async def __aenter__(self) -> WriteBehind:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            await self.wait()
+            return
+        task, self._task = self._task, None
+        if task is not None:
+            await asyncio.wait([task])
+            if not task.cancelled():
+                task.exception()  # retrieved: the caller's own error is the one reported

@@ -88,13 +88,20 @@ async def _loads(kit: RouterKit) -> dict[str | None, int]:
     return {plain(r["rep_id"]): (r["open_leads"], r["rr_current_weight"]) for r in rows}  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("seed", "chunk"),
+    [(1, 50), (2, 50), (3, 50), (1, 7), (2, 1), (3, 1000)],
+    ids=["1", "2", "3", "1-chunk7", "2-chunk1", "3-onewrite"],
+)
 async def test_a_batch_decides_exactly_as_one_at_a_time(
-    kit: RouterKit, new_kit: Callable[[str], RouterKit], seed: int
+    kit: RouterKit, new_kit: Callable[[str], RouterKit], seed: int, chunk: int
 ) -> None:
+    """Also with the run written in chunks of other sizes, each chunk's statement in flight
+    while the next chunk is decided: 1 (every lead its own write), 7, and 1,000 (one write)."""
     other = new_kit(f"{kit.tag[:4]}{seed:04d}")
     try:
         together, alone = kit.service(), other.service()
+        together.write_chunk = chunk
         batch = _sequence(kit, seed, 120)
         async with kit.sessions() as session, session.begin():
             outcomes = await together.on_received_many(session, leads=batch, now=utcnow())
