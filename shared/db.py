@@ -22,6 +22,12 @@ from sqlalchemy.ext.asyncio import (
 
 from shared.events import CloudEvent
 
+# Session settings for every connection a service opens. JIT compilation is for long analytic
+# queries; on our short statements it only adds its compile time whenever a plan's estimated
+# cost crosses `jit_above_cost` (the router's decision read for 200 leads: 18.6 ms with JIT,
+# about 9 ms of it compiling; 7 ms without).
+SERVER_SETTINGS = {"jit": "off"}
+
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
@@ -33,7 +39,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # (intake: 503 + Retry-After; consumers: retry), and the next checkout reconnects.
         pool_pre_ping=False,
         pool_timeout=5,
-        connect_args={"timeout": 5, "command_timeout": 30},
+        connect_args={"timeout": 5, "command_timeout": 30, "server_settings": SERVER_SETTINGS},
     )
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import asyncpg
 
+from shared.db import SERVER_SETTINGS
 from shared.kafka import Backoff, ProducerLink
 from shared.logs import get_logger
 from shared.metrics import CommonMetrics
@@ -88,7 +89,12 @@ class OutboxRelay:
         """The relay's connection, LISTENing on the schema's channel (made anew if needed)."""
         if self._conn is not None and not self._conn.is_closed():
             return self._conn
-        conn = await asyncpg.connect(self.settings.asyncpg_dsn, timeout=5, command_timeout=30)
+        conn = await asyncpg.connect(
+            self.settings.asyncpg_dsn,
+            timeout=5,
+            command_timeout=30,
+            server_settings=SERVER_SETTINGS,
+        )
         try:
             await conn.add_listener(self.channel, self._on_notify)
         except BaseException:
