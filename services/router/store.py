@@ -346,6 +346,18 @@ class DecisionInputs:
     states: dict[str, RepState]
 
 
+def _recent(column: str, value: str) -> str:
+    """The newest leads sharing one key, straight off its (key, received_at DESC, lead_id
+    DESC) index (router_0005): ten rows read however many leads the key has. The earlier
+    leads are the newest ten of the three probes together; ties on time go by id, so the
+    ten are the same whichever probe found them."""
+    return (
+        f"(SELECT l.lead_id::text AS id, l.received_at AS at FROM router.leads l "
+        f"WHERE l.{column} = {value} AND l.lead_id <> i.id "
+        "ORDER BY l.received_at DESC, l.lead_id DESC LIMIT :earlier)"
+    )
+
+
 _INPUTS = text(
     "SELECT s.seen IS NOT NULL AS seen, "
     "(SELECT owner_id FROM router.accounts WHERE domain = i.domain) AS account_owner, "
@@ -355,21 +367,20 @@ _INPUTS = text(
     "CAST(:domains AS text[])) WITH ORDINALITY AS i (id, email, phone, domain, n) "
     # a lateral probe, not EXISTS: for a few hundred ids the planner would hash the whole table
     "LEFT JOIN LATERAL (SELECT true AS seen FROM router.leads WHERE lead_id = i.id) s ON true "
-    "CROSS JOIN LATERAL (SELECT coalesce(array_agg(e.id ORDER BY e.at DESC), '{}') AS ids, "
-    "coalesce(array_agg(e.at ORDER BY e.at DESC), '{}') AS ats FROM ("
-    "SELECT m.id, m.at FROM (SELECT l.lead_id::text AS id, l.received_at AS at "
-    "FROM router.leads l WHERE (i.email IS NOT NULL AND l.email = i.email "
-    "OR i.phone IS NOT NULL AND l.phone = i.phone "
-    "OR i.domain IS NOT NULL AND l.company_domain = i.domain) "
-    "AND l.lead_id <> i.id OFFSET 0) m ORDER BY m.at DESC LIMIT :earlier) e) er "
+    "CROSS JOIN LATERAL (SELECT coalesce(array_agg(e.id ORDER BY e.at DESC, e.id DESC), '{}') "
+    "AS ids, coalesce(array_agg(e.at ORDER BY e.at DESC, e.id DESC), '{}') AS ats FROM ("
+    "SELECT m.id, m.at FROM ("
+    f"{_recent('email', 'i.email')} UNION {_recent('phone', 'i.phone')} "
+    f"UNION {_recent('company_domain', 'i.domain')}"
+    ") m ORDER BY m.at DESC, m.id DESC LIMIT :earlier) e) er "
     "LEFT JOIN LATERAL (SELECT m.* FROM (SELECT l.lead_id::text, l.status, l.owner_id, "
     "l.team_id, l.assignment_seq, l.lead, l.closed_at, l.received_at FROM router.leads l "
     "WHERE l.status = 'assigned' AND l.closed_at IS NULL AND l.open_until > :now "
     "AND (i.email IS NOT NULL AND l.email = i.email OR i.phone IS NOT NULL AND l.phone = i.phone) "
     "OFFSET 0) m ORDER BY m.received_at DESC LIMIT 1) o ON true ORDER BY i.n"
 )
-# `OFFSET 0` fences the look-ups: planned without the outer ORDER BY … LIMIT, they use the
-# e-mail / phone / domain indexes (a few rows) instead of walking `leads_received_at`
+# `OFFSET 0` fences the open-lead look-up: planned without the outer ORDER BY … LIMIT, it
+# uses the e-mail / phone indexes (a few rows) instead of walking `leads_received_at`
 # backwards until enough rows match, which is what the planner picks while the table's
 # statistics are stale and which reads the whole table for a contact with few leads.
 EARLIER_LIMIT = 10

@@ -134,3 +134,83 @@ async def test_one_read_returns_what_a_decision_needs(db: AsyncSession) -> None:
 
     assert again.seen and again.open_lead is None and again.account_owner is None
     assert again.earlier == []
+
+
+async def test_earlier_leads_are_the_newest_ten_of_every_key_together(db: AsyncSession) -> None:
+    """Leads sharing the e-mail, the phone or the domain, each once, newest first (ties on
+    time by id), ten at most: the same list one sorted scan of all of them would give."""
+    tag = uuid.uuid4().hex[:8]
+    email, phone, domain = f"{tag}@k.example", f"+4930{int(tag, 16) % 10**7:07d}", f"{tag}.example"
+    rows: list[dict[str, Any]] = []
+    for i in range(40):
+        at = NOW - timedelta(minutes=i // 3)  # three leads per minute: ties on time
+        rows.append(
+            _lead(
+                str(uuid.uuid4()),
+                email if i % 4 == 0 else f"{tag}.{i}@other.example",
+                phone=phone if i % 5 == 0 else None,
+                company_domain=domain if i % 2 == 0 else None,
+                received_at=at,
+                status="disqualified",
+                open_until=None,
+            )
+        )
+    w = store.Writes()
+    w.leads.extend(rows)
+    await store.write(db, w)
+    me = str(uuid.uuid4())
+    (got,) = await store.decision_inputs(
+        db, leads=[store.LeadKeys(me, email, phone, domain)], now=NOW
+    )
+    matching = [
+        r for r in rows if r["email"] == email or r["phone"] == phone or r["company_domain"]
+    ]
+    matching.sort(key=lambda r: (r["received_at"], r["lead_id"]), reverse=True)
+    assert got.earlier == [(r["lead_id"], r["received_at"]) for r in matching[:10]]
+
+
+async def test_a_big_account_costs_a_decision_ten_rows_per_key(db: AsyncSession) -> None:
+    """300 older leads under one domain and 2,700 newer ones elsewhere: the earlier-leads
+    look-up reads the domain's newest ten off its index (router_0005), neither all 300 of
+    them nor the newer leads of other domains."""
+    tag = uuid.uuid4().hex[:8]
+    domain = f"{tag}-big.example"
+    w = store.Writes()
+    for i in range(3000):
+        mine = i < 300
+        w.leads.append(
+            _lead(
+                str(uuid.uuid4()),
+                f"{tag}.{i}@{domain if mine else 'elsewhere.example'}",
+                company_domain=domain if mine else f"{tag}-{i}.example",
+                received_at=NOW - timedelta(days=30 if mine else 1, seconds=i),
+                status="disqualified",
+                open_until=None,
+            )
+        )
+    await store.write(db, w)
+    await db.execute(text("ANALYZE router.leads"))
+    params = {
+        "ids": [str(uuid.uuid4())],
+        "emails": [f"new.{tag}@{domain}"],
+        "phones": [None],
+        "domains": [domain],
+        "now": NOW,
+        "earlier": store.EARLIER_LIMIT,
+    }
+    plan = (
+        await db.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + str(store._INPUTS)), params)
+    ).scalar()
+    (found,) = await store.decision_inputs(
+        db, leads=[store.LeadKeys(params["ids"][0], params["emails"][0], None, domain)], now=NOW
+    )
+    assert len(found.earlier) == store.EARLIER_LIMIT
+    scans = [n for n in _nodes(plan[0]["Plan"]) if n.get("Relation Name") == "leads"]
+    assert scans
+    assert max(n["Actual Rows"] * n["Actual Loops"] for n in scans) <= store.EARLIER_LIMIT + 1
+
+
+def _nodes(node: dict[str, Any]) -> Any:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _nodes(child)
