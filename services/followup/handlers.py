@@ -52,14 +52,29 @@ def build(service: FollowupService, on_clock_started: Callable[[datetime | None]
 def build_many(
     service: FollowupService, on_clock_started: Callable[[datetime | None], None]
 ) -> EventsFn:
-    """A fetched batch in one transaction (one inbox statement, one COMMIT): each event goes
-    through the same per-event function, in fetch order, so the outcome is the one-at-a-time
-    outcome; only the transaction and inbox overhead is shared. A batch that fails is replayed
-    one event per transaction by the consumer, so only a bad event is dead-lettered."""
+    """A fetched batch in one transaction (one inbox statement, one COMMIT), in fetch order:
+    runs of `lead.assigned` start their clocks together (`on_assigned_many`, one statement
+    per run), anything else goes through the per-event function in its place, so the outcome
+    is the one-at-a-time outcome. A batch that fails is replayed one event per transaction by
+    the consumer, so only a bad event is dead-lettered."""
     one = build(service, on_clock_started)
 
+    async def started(session: AsyncSession, assigned: list[LeadAssigned]) -> None:
+        for sched in await service.on_assigned_many(session, events=assigned):
+            if sched is not None:
+                on_clock_started(sched.next_fire_at)
+        assigned.clear()
+
     async def dispatch_many(session: AsyncSession, events: list[CloudEvent]) -> None:
+        assigned: list[LeadAssigned] = []
         for event in events:
+            if event.type == "lead.assigned":
+                assigned.append(LeadAssigned.model_validate(event.data))
+                continue
+            if assigned:
+                await started(session, assigned)
             await one(session, event)
+        if assigned:
+            await started(session, assigned)
 
     return dispatch_many

@@ -98,29 +98,36 @@ class FollowupService:
         Returns the started clock's first level and when it fires (for the ticker's wake-up),
         or None when the assignment was stale and nothing started.
         """
+        return (await self.on_assigned_many(session, events=[event]))[0]
+
+    async def on_assigned_many(
+        self, session: AsyncSession, *, events: list[LeadAssigned]
+    ) -> list[Schedule | None]:
+        """`on_assigned` for a fetched batch, in order, in one statement per run of distinct
+        leads (a lead seen again starts the next run, so it finds what the first one wrote).
+        Activities recorded before an assignment arrived apply afterwards, lead by lead, as
+        if in order: they touch only their own lead's rows."""
         chain = self.chain()
-        sched = first_fire(event.sla.due_at, [Step(**s) for s in chain])
-        clock = store.ClockRow(
-            lead_id=event.lead_id,
-            assignment_seq=event.assignment_seq,
-            owner=event.owner.model_dump(mode="json"),
-            manager=event.manager.model_dump(mode="json") if event.manager else None,
-            team_id=event.team.id,
-            tier=event.tier,
-            window_seconds=event.sla.window_seconds,
-            started_at=event.assigned_at,
-            due_at=event.sla.due_at,
-            status="open",
-            next_level=sched.next_level,
-            next_fire_at=sched.next_fire_at,
-            chain=chain,
-            contacted_at=None,
-        )
-        if not await store.upsert_clock(session, clock):
-            return None
-        await store.open_window(session, clock)
-        await store.mark_pending_applied(session, event.lead_id)
-        # Activities recorded before this assignment arrived apply now, as if in order.
+        steps = [Step(**s) for s in chain]
+        out: list[Schedule | None] = []
+        for run in _distinct_leads(events):
+            scheds = [first_fire(e.sla.due_at, steps) for e in run]
+            started = await store.start_clocks(
+                session, [_clock(e, s, chain) for e, s in zip(run, scheds, strict=True)]
+            )
+            for event, sched in zip(run, scheds, strict=True):
+                if event.lead_id not in started:
+                    out.append(None)
+                    continue
+                if started[event.lead_id]:
+                    await self._adopt_earlier_activities(session, event=event)
+                out.append(sched)
+        return out
+
+    async def _adopt_earlier_activities(
+        self, session: AsyncSession, *, event: LeadAssigned
+    ) -> None:
+        """Activities recorded before this assignment arrived apply now, as if in order."""
         for act in await store.activities_for(session, event.lead_id):
             if belongs_to_clock(
                 assignment_seq=event.assignment_seq, started_at=event.assigned_at, at=act["at"]
@@ -136,7 +143,6 @@ class FollowupService:
                     reengage_at=act["reengage_at"],
                     note=act["note"],
                 )
-        return sched
 
     # --- activities --------------------------------------------------------------------------
 
@@ -446,3 +452,35 @@ class FollowupService:
         ratio = completion_ratio(touched, total)
         self.metrics.completion_ratio.set(ratio)
         return ratio
+
+
+def _clock(event: LeadAssigned, sched: Schedule, chain: list[dict[str, Any]]) -> store.ClockRow:
+    return store.ClockRow(
+        lead_id=event.lead_id,
+        assignment_seq=event.assignment_seq,
+        owner=event.owner.model_dump(mode="json"),
+        manager=event.manager.model_dump(mode="json") if event.manager else None,
+        team_id=event.team.id,
+        tier=event.tier,
+        window_seconds=event.sla.window_seconds,
+        started_at=event.assigned_at,
+        due_at=event.sla.due_at,
+        status="open",
+        next_level=sched.next_level,
+        next_fire_at=sched.next_fire_at,
+        chain=chain,
+        contacted_at=None,
+    )
+
+
+def _distinct_leads(events: list[LeadAssigned]) -> list[list[LeadAssigned]]:
+    """Split events, in order, into runs in which no lead appears twice."""
+    runs: list[list[LeadAssigned]] = []
+    seen: set[str] = set()
+    for event in events:
+        if not runs or event.lead_id in seen:
+            runs.append([])
+            seen = set()
+        runs[-1].append(event)
+        seen.add(event.lead_id)
+    return runs

@@ -47,42 +47,60 @@ async def get_clock(session: AsyncSession, lead_id: str, *, lock: bool = False) 
     return _row(r) if r else None
 
 
-async def upsert_clock(session: AsyncSession, c: ClockRow) -> bool:
-    """Insert or replace the lead's clock unless a newer assignment already owns it."""
-    result = await session.execute(
-        text(
-            "INSERT INTO followup.clocks (lead_id, assignment_seq, owner, manager, team_id, tier, "
-            "window_seconds, started_at, due_at, status, next_level, next_fire_at, chain, "
-            "contacted_at) VALUES (:lead_id, :seq, CAST(:owner AS jsonb), CAST(:manager AS jsonb), "
-            ":team_id, :tier, :window, :started_at, :due_at, :status, :next_level, :next_fire_at, "
-            "CAST(:chain AS jsonb), :contacted_at) "
-            "ON CONFLICT (lead_id) DO UPDATE SET assignment_seq = excluded.assignment_seq, "
-            "owner = excluded.owner, manager = excluded.manager, team_id = excluded.team_id, "
-            "tier = excluded.tier, window_seconds = excluded.window_seconds, "
-            "started_at = excluded.started_at, due_at = excluded.due_at, status = excluded.status, "
-            "next_level = excluded.next_level, next_fire_at = excluded.next_fire_at, "
-            "chain = excluded.chain, contacted_at = excluded.contacted_at, closed_at = NULL, "
-            "updated_at = now() "
-            "WHERE followup.clocks.assignment_seq < excluded.assignment_seq RETURNING 1"
-        ),
-        {
-            "lead_id": c.lead_id,
-            "seq": c.assignment_seq,
-            "owner": orjson.dumps(c.owner).decode(),
-            "manager": orjson.dumps(c.manager).decode() if c.manager else None,
-            "team_id": c.team_id,
-            "tier": c.tier,
-            "window": c.window_seconds,
-            "started_at": c.started_at,
-            "due_at": c.due_at,
-            "status": c.status,
-            "next_level": c.next_level,
-            "next_fire_at": c.next_fire_at,
-            "chain": orjson.dumps(c.chain).decode(),
-            "contacted_at": c.contacted_at,
-        },
-    )
-    return result.scalar() is not None
+_CLOCK_TYPES = (
+    ("lead_id", "uuid"),
+    ("assignment_seq", "int"),
+    ("owner", "jsonb"),
+    ("manager", "jsonb"),
+    ("team_id", "text"),
+    ("tier", "text"),
+    ("window_seconds", "int"),
+    ("started_at", "timestamptz"),
+    ("due_at", "timestamptz"),
+    ("status", "text"),
+    ("next_level", "int"),
+    ("next_fire_at", "timestamptz"),
+    ("chain", "jsonb"),
+    ("contacted_at", "timestamptz"),
+)
+_START_CLOCKS = text(
+    "WITH c AS (INSERT INTO followup.clocks "
+    f"({', '.join(c for c, _ in _CLOCK_TYPES)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _CLOCK_TYPES)
+    + ") ON CONFLICT (lead_id) DO UPDATE SET assignment_seq = excluded.assignment_seq, "
+    "owner = excluded.owner, manager = excluded.manager, team_id = excluded.team_id, "
+    "tier = excluded.tier, window_seconds = excluded.window_seconds, "
+    "started_at = excluded.started_at, due_at = excluded.due_at, status = excluded.status, "
+    "next_level = excluded.next_level, next_fire_at = excluded.next_fire_at, "
+    "chain = excluded.chain, contacted_at = excluded.contacted_at, closed_at = NULL, "
+    "updated_at = now() "
+    "WHERE followup.clocks.assignment_seq < excluded.assignment_seq "
+    "RETURNING lead_id, assignment_seq, team_id, tier, started_at, due_at), "
+    # the assignment's window (completion rate); a replay changes nothing
+    "w AS (INSERT INTO followup.windows (lead_id, assignment_seq, team_id, tier, started_at, "
+    "due_at) SELECT * FROM c ON CONFLICT DO NOTHING), "
+    # the lead is now known: none of its activities waits for an assignment any more
+    "p AS (UPDATE followup.activities a SET state = 'applied' FROM c "
+    "WHERE a.lead_id = c.lead_id AND a.state = 'pending') "
+    "SELECT c.lead_id::text, EXISTS (SELECT 1 FROM followup.activities a "
+    "WHERE a.lead_id = c.lead_id) FROM c"
+)
+
+
+async def start_clocks(session: AsyncSession, clocks: list[ClockRow]) -> dict[str, bool]:
+    """Insert or replace each lead's clock unless a newer assignment already owns it, open
+    its window and release its pending activities: one statement for any number of leads,
+    which must all differ. Returns the leads whose clock started, each with whether it has
+    activities recorded earlier (the caller applies those)."""
+    params: dict[str, list[Any]] = {c: [] for c, _ in _CLOCK_TYPES}
+    for clock in clocks:
+        for column, _ in _CLOCK_TYPES:
+            value = getattr(clock, column)
+            if column in ("owner", "chain") or (column == "manager" and value is not None):
+                value = orjson.dumps(value).decode()
+            params[column].append(value)
+    rows = await session.execute(_START_CLOCKS, params)
+    return {r[0]: bool(r[1]) for r in rows}
 
 
 async def set_clock_state(
@@ -277,17 +295,6 @@ async def adopt_activity(session: AsyncSession, *, activity_id: str, owner_id: s
     )
 
 
-async def mark_pending_applied(session: AsyncSession, lead_id: str) -> None:
-    """The lead is now known: none of its activities waits for an assignment any more."""
-    await session.execute(
-        text(
-            "UPDATE followup.activities SET state = 'applied' "
-            "WHERE lead_id = :lead_id AND state = 'pending'"
-        ),
-        {"lead_id": lead_id},
-    )
-
-
 async def claim_stale_pending(
     session: AsyncSession, *, cutoff: datetime, limit: int
 ) -> list[dict[str, Any]]:
@@ -310,25 +317,6 @@ async def mark_dead_lettered(session: AsyncSession, activity_ids: list[str]) -> 
             "UPDATE followup.activities SET state = 'dead_lettered' WHERE activity_id = ANY(:ids)"
         ),
         {"ids": activity_ids},
-    )
-
-
-async def open_window(session: AsyncSession, c: ClockRow) -> None:
-    """History row for this assignment's window (completion rate); replays change nothing."""
-    await session.execute(
-        text(
-            "INSERT INTO followup.windows (lead_id, assignment_seq, team_id, tier, started_at, "
-            "due_at) VALUES (:lead_id, :seq, :team_id, :tier, :started_at, :due_at) "
-            "ON CONFLICT DO NOTHING"
-        ),
-        {
-            "lead_id": c.lead_id,
-            "seq": c.assignment_seq,
-            "team_id": c.team_id,
-            "tier": c.tier,
-            "started_at": c.started_at,
-            "due_at": c.due_at,
-        },
     )
 
 

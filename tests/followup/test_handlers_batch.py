@@ -5,9 +5,12 @@ service writes is compared. Real PostgreSQL, rolled back after the test."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,22 +58,57 @@ async def state(db: AsyncSession, leads: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def runs(c: str, d: str, e: str, f: str) -> list[CloudEvent]:
+    """Assignments back to back, so the batch starts them together: C twice in a row (the
+    second run must see the first), D's newer assignment before its older one (stale), E's
+    activity recorded before E is assigned next to F, and C's first assignment redelivered."""
+
+    def ev(type_: str, data: Any) -> CloudEvent:
+        return make_event(type=type_, source="test", subject=data.lead_id, data=data)
+
+    later = EPOCH + timedelta(hours=1)
+    return [
+        ev("lead.activity", activity(e, "contacted", EPOCH + timedelta(minutes=1))),
+        ev("lead.assigned", assigned(c)),
+        ev("lead.assigned", assigned(c, seq=2, at=later, owner="rep-c")),
+        ev("lead.assigned", assigned(d, seq=2, at=later, owner="rep-c")),
+        ev("lead.assigned", assigned(d)),
+        ev("lead.assigned", assigned(e)),
+        ev("lead.assigned", assigned(f, owner="rep-b")),
+        ev("lead.assigned", assigned(c)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("make", "wakes"), [(sequence, 3), (runs, 5)], ids=["interleaved", "back-to-back"]
+)
 async def test_a_batch_equals_one_event_at_a_time(
-    service: FollowupService, db: AsyncSession
+    service: FollowupService,
+    db: AsyncSession,
+    make: Callable[..., list[CloudEvent]],
+    wakes: int,
 ) -> None:
     woken: dict[str, list[datetime | None]] = {"one": [], "many": []}
     one = handlers.build(service, woken["one"].append)
     many = handlers.build_many(service, woken["many"].append)
 
-    a1, b1, a2, b2 = new_lead(), new_lead(), new_lead(), new_lead()
-    for event in sequence(a1, b1):
+    arity = len(inspect.signature(make).parameters)
+    roles = "ABCD"[:arity]
+    first, second = [new_lead() for _ in roles], [new_lead() for _ in roles]
+    for event in make(*first):
         await one(db, event)
-    await many(db, sequence(a2, b2))
+    await many(db, make(*second))
 
-    by_one = await state(db, {a1: "A", b1: "B"})
-    by_many = await state(db, {a2: "A", b2: "B"})
+    by_one = await state(db, dict(zip(first, roles, strict=True)))
+    by_many = await state(db, dict(zip(second, roles, strict=True)))
     assert by_one["clocks"], "the sequence started no clock: the test would prove nothing"
     assert by_one["activities"], "no activity was recorded: the test would prove nothing"
     assert by_many == by_one
     assert woken["many"] == woken["one"]
-    assert len(woken["one"]) == 3  # A, B, A again (seq 2)
+    assert len(woken["one"]) == wakes  # one per clock started; stale assignments start none
+    if make is runs:  # and the shared outcome is the right one
+        clocks = {r[0]: r for r in by_one["clocks"]}  # role, seq, status, …, contacted_at, …
+        assert (clocks["A"][1], clocks["A"][7]) == (2, "rep-c")  # C: the newer assignment
+        assert (clocks["B"][1], clocks["B"][7]) == (2, "rep-c")  # D: the stale one ignored
+        assert clocks["C"][5] is not None  # E: its earlier contact applied to its clock
+        assert clocks["D"][5] is None
