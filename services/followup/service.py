@@ -116,10 +116,11 @@ class FollowupService:
                 session, [_clock(e, s, chain) for e, s in zip(run, scheds, strict=True)]
             )
             for event, sched in zip(run, scheds, strict=True):
-                if event.lead_id not in started:
+                key = _lead_key(event)
+                if key not in started:
                     out.append(None)
                     continue
-                if started[event.lead_id]:
+                if started[key]:
                     await self._adopt_earlier_activities(session, event=event)
                 out.append(sched)
         return out
@@ -478,9 +479,15 @@ def _distinct_leads(events: list[LeadAssigned]) -> list[list[LeadAssigned]]:
     runs: list[list[LeadAssigned]] = []
     seen: set[str] = set()
     for event in events:
-        if not runs or event.lead_id in seen:
+        key = _lead_key(event)
+        if not runs or key in seen:
             runs.append([])
             seen = set()
         runs[-1].append(event)
-        seen.add(event.lead_id)
+        seen.add(key)
     return runs
+
+
+def _lead_key(event: LeadAssigned) -> str:
+    """The lead id as PostgreSQL writes a uuid back (lower case, hyphens), whatever its case."""
+    return str(uuid.UUID(event.lead_id))

@@ -126,6 +126,16 @@ async def test_stale_or_repeated_assignment_is_ignored(
     assert {seq for seq, _ in await escalation_levels(db, lead)} == {2}
 
 
+async def test_an_upper_case_lead_id_starts_its_clock(
+    service: FollowupService, db: AsyncSession
+) -> None:
+    """PostgreSQL hands the uuid back in lower case; the clock still counts as started."""
+    lead = new_lead()
+    started = await service.on_assigned(db, event=assigned(lead.upper()))
+    assert started is not None and started.next_fire_at == L1
+    assert await service.on_assigned(db, event=assigned(lead)) is None  # the same assignment
+
+
 async def _outcome(db: AsyncSession, lead: str) -> tuple[object, ...]:
     clock = await store.get_clock(db, lead)
     assert clock is not None

@@ -28,7 +28,7 @@ def upgrade() -> None:
             f"CREATE INDEX {old}_recent ON router.leads ({column}, received_at DESC, lead_id DESC) "
             f"WHERE {column} IS NOT NULL"
         )
-        op.execute(f"DROP INDEX router.{old}")
+        op.execute(f"DROP INDEX IF EXISTS router.{old}")
 
 
 def downgrade() -> None:
