@@ -214,3 +214,22 @@ def _nodes(node: dict[str, Any]) -> Any:
     yield node
     for child in node.get("Plans", []):
         yield from _nodes(child)
+
+
+async def test_outbox_payloads_are_compressed_with_lz4_where_the_server_has_it(
+    db: AsyncSession,
+) -> None:
+    """router_0006: `lead.assigned` payloads are over the TOAST threshold; lz4 compresses
+    them several times faster than the default pglz."""
+    has_lz4 = await db.scalar(
+        text(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        )
+    )
+    method = await db.scalar(
+        text(
+            "SELECT attcompression FROM pg_attribute "
+            "WHERE attrelid = 'router.outbox'::regclass AND attname = 'payload'"
+        )
+    )
+    assert method == (b"l" if has_lz4 else b"\x00")  # without lz4, the server's default
