@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.db import Inbox, Outbox, make_engine, make_sessionmaker
+from shared.db import CUSTOM_PLANS, Inbox, Outbox, make_engine, make_sessionmaker
 from shared.events import CloudEvent
 from shared.http import Check
 from shared.kafka import BatchHandler, ConsumerRunner, Handler, ProducerLink
@@ -53,8 +53,13 @@ class Runtime:
         return self.kafka.producer
 
     @classmethod
-    def build(cls, settings: Settings, service: str) -> Runtime:
-        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    def build(cls, settings: Settings, service: str, *, custom_plans: bool = False) -> Runtime:
+        """`custom_plans`: plan every statement afresh (`shared.db.CUSTOM_PLANS`)."""
+        engine = make_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            server_settings=CUSTOM_PLANS if custom_plans else None,
+        )
         metrics = CommonMetrics(new_registry(), service)
         kafka = ProducerLink(settings)
         return cls(

@@ -29,7 +29,7 @@ GAUGE_REFRESH_SECONDS = 15.0
 
 def create_app(settings: Settings) -> FastAPI:
     holder = PolicyHolder(load_policy(settings.policy_path))
-    runtime = Runtime.build(settings, "router")
+    runtime = Runtime.build(settings, "router", custom_plans=True)  # look-ups: see CUSTOM_PLANS
     metrics = RouterMetrics(runtime.metrics.registry)
     metrics.policy_info.set(time.time())
     service = RouterService(

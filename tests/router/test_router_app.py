@@ -16,6 +16,7 @@ import httpx
 import pytest
 import yaml
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from services.router.app import create_app
 from shared.events import Lead, make_event
@@ -250,3 +251,15 @@ async def test_admin_reps_lead_history_and_route_preview(
     missing = await client.get("/v1/leads/00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 404
     assert (await client.get("/v1/admin/reps", headers={"Authorization": ""})).status_code == 401
+
+
+async def test_the_routers_connections_plan_each_statement_afresh(
+    app_client: tuple[FastAPI, httpx.AsyncClient, Path],
+) -> None:
+    """The decision read must not stay on a generic plan costed on a nearly empty table
+    (`shared.db.CUSTOM_PLANS`); JIT stays off as for every service."""
+    app, _, _ = app_client
+    async with app.state.runtime.sessions() as session:
+        mode = await session.scalar(text("SHOW plan_cache_mode"))
+        jit = await session.scalar(text("SHOW jit"))
+    assert (mode, jit) == ("force_custom_plan", "off")
