@@ -142,12 +142,19 @@ async def claim_due_clocks(session: AsyncSession, *, now: datetime, limit: int) 
 
 
 async def next_fire_time(session: AsyncSession) -> datetime | None:
-    """The earliest due time of anything the ticker fires (two partial-index lookups)."""
+    """The earliest due time of anything the ticker fires (two partial-index lookups).
+
+    `ORDER BY … LIMIT 1` rather than `min()`: this statement has no parameters, so it is
+    planned once per connection, and `min()` planned while the table was nearly empty kept
+    reading every open clock's index entry (25 ms at 200,000 clocks) until an ANALYZE; the
+    first entry of the index is the plan whatever the table's size (0.07 ms)."""
     value: datetime | None = await session.scalar(
         text(
             "SELECT least("
-            "(SELECT min(next_fire_at) FROM followup.clocks WHERE status = 'open'), "
-            "(SELECT min(reengage_at) FROM followup.reengagements WHERE status = 'pending'))"
+            "(SELECT next_fire_at FROM followup.clocks WHERE status = 'open' "
+            "ORDER BY next_fire_at LIMIT 1), "
+            "(SELECT reengage_at FROM followup.reengagements WHERE status = 'pending' "
+            "ORDER BY reengage_at LIMIT 1))"
         )
     )
     return value

@@ -30,8 +30,10 @@ CLAIM = (
     f"ORDER BY next_fire_at LIMIT {TICK_LIMIT} FOR UPDATE SKIP LOCKED"
 )
 NEXT = (
-    "SELECT least((SELECT min(next_fire_at) FROM followup.clocks WHERE status = 'open'), "
-    "(SELECT min(reengage_at) FROM followup.reengagements WHERE status = 'pending'))"
+    "SELECT least((SELECT next_fire_at FROM followup.clocks WHERE status = 'open' "
+    "ORDER BY next_fire_at LIMIT 1), "
+    "(SELECT reengage_at FROM followup.reengagements WHERE status = 'pending' "
+    "ORDER BY reengage_at LIMIT 1))"
 )
 REENGAGE = (
     "SELECT lead_id FROM followup.reengagements WHERE status = 'pending' AND reengage_at <= :now "
@@ -43,7 +45,7 @@ PENDING = (
 )
 
 
-async def _populate(db: AsyncSession) -> None:
+async def _populate(db: AsyncSession, *, analyze: bool = True) -> None:
     clock = text(
         "INSERT INTO followup.clocks (lead_id, assignment_seq, owner, team_id, tier, "
         "window_seconds, started_at, due_at, status, next_level, next_fire_at, chain) "
@@ -76,7 +78,7 @@ async def _populate(db: AsyncSession) -> None:
         ),
         {"t": past},
     )
-    for table in ("clocks", "reengagements", "activities"):
+    for table in ("clocks", "reengagements", "activities") if analyze else ():
         await db.execute(text(f"ANALYZE followup.{table}"))
 
 
@@ -119,3 +121,27 @@ async def test_ticker_queries_use_the_partial_indexes_at_100k_open_clocks(
         f"--- refresh_health (open-clock count + 7-day ratio): "
         f"{(time.perf_counter() - started) * 1000:.0f} ms"
     )
+
+
+async def test_next_fire_time_planned_on_an_empty_table_reads_one_entry(db: AsyncSession) -> None:
+    """The query has no parameters, so a connection plans it once. Planned before the clocks
+    exist and run after 100,000 of them arrive (no ANALYZE in between), it must still read
+    the first index entry only, not every open clock (what `min()` did)."""
+    from services.followup import store
+
+    await db.execute(text("DELETE FROM followup.clocks"))  # rolled back with the test
+    await db.execute(text("DELETE FROM followup.reengagements"))
+    await db.execute(text(f"PREPARE next_fire AS {NEXT}"))
+    try:
+        for _ in range(6):  # past the five custom plans: the cached plan is what runs now
+            await db.execute(text("EXECUTE next_fire"))
+        await _populate(db, analyze=False)
+        plan = "\n".join(
+            r[0] for r in await db.execute(text("EXPLAIN (ANALYZE, COSTS OFF) EXECUTE next_fire"))
+        )
+    finally:
+        await db.execute(text("DEALLOCATE next_fire"))
+    print(plan)
+    clocks_scan = next(line for line in plan.splitlines() if "on clocks" in line)
+    assert "rows=1 " in clocks_scan, plan
+    assert await store.next_fire_time(db) == EPOCH + timedelta(seconds=1)  # the earliest open
