@@ -162,7 +162,7 @@ def verdicts(s: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ">= 0.5",
             ratio,
             met,
-            digits=2,
+            digits=3,  # 0.497 must not print as 0.50 beside a "NO"
         )
         if not sfx:
             p99 = s.get("intake_500_p99_ms")
