@@ -82,8 +82,10 @@ _START_CLOCKS = text(
     # the lead is now known: none of its activities waits for an assignment any more
     "p AS (UPDATE followup.activities a SET state = 'applied' FROM c "
     "WHERE a.lead_id = c.lead_id AND a.state = 'pending') "
-    "SELECT c.lead_id::text, EXISTS (SELECT 1 FROM followup.activities a "
-    "WHERE a.lead_id = c.lead_id) FROM c"
+    # "has activities" as a per-lead index probe, not EXISTS: planned while the table was
+    # empty, EXISTS was hashed over a scan of every activity (50 ms for 50 clocks at 200,000)
+    "SELECT c.lead_id::text, (SELECT a.at FROM followup.activities a "
+    "WHERE a.lead_id = c.lead_id ORDER BY a.lead_id, a.at LIMIT 1) IS NOT NULL FROM c"
 )
 
 

@@ -145,3 +145,69 @@ async def test_next_fire_time_planned_on_an_empty_table_reads_one_entry(db: Asyn
     clocks_scan = next(line for line in plan.splitlines() if "on clocks" in line)
     assert "rows=1 " in clocks_scan, plan
     assert await store.next_fire_time(db) == EPOCH + timedelta(seconds=1)  # the earliest open
+
+
+async def test_clock_start_planned_on_empty_activities_probes_the_index(db: AsyncSession) -> None:
+    """Clock start asks whether each lead has activities. Prepared (and past its five custom
+    plans) while `followup.activities` is empty, then run after 50,000 activities arrive with
+    no ANALYZE in between, it must still probe the index per lead, not read the table (the
+    `EXISTS` it replaced was hashed over a scan of every activity: 50 ms for 50 clocks)."""
+    import re
+    import uuid
+
+    from services.followup import store
+
+    await db.execute(text("DELETE FROM followup.activities"))  # rolled back with the test
+    names: list[str] = []
+
+    def positional(m: re.Match[str]) -> str:
+        if m.group(1) not in names:
+            names.append(m.group(1))
+        return f"${names.index(m.group(1)) + 1}"
+
+    sql = re.sub(r"(?<!:):([a-z_]+)", positional, store._START_CLOCKS.text)
+    types = dict(store._CLOCK_TYPES)
+    await db.execute(
+        text(f"PREPARE start_clocks ({', '.join(types[n] + '[]' for n in names)}) AS {sql}")
+    )
+    one = {
+        "assignment_seq": "1",
+        "owner": "'{}'::jsonb",
+        "manager": "NULL::jsonb",
+        "team_id": "'emea'::text",
+        "tier": "'hot'::text",
+        "window_seconds": "60",
+        "status": "'open'::text",
+        "next_level": "1",
+        "chain": "'[]'::jsonb",
+        "contacted_at": "NULL::timestamptz",
+    }
+
+    def call(n: int) -> str:
+        ids = ",".join(str(uuid.uuid4()) for _ in range(n))
+        args = [
+            f"'{{{ids}}}'::uuid[]"
+            if c == "lead_id"
+            else f"array_fill({one.get(c, 'now()')}, ARRAY[{n}])"
+            for c in names
+        ]
+        return f"EXECUTE start_clocks ({', '.join(args)})"
+
+    try:
+        for _ in range(6):
+            await db.execute(text(call(5)))
+        await db.execute(
+            text(
+                "INSERT INTO followup.activities (activity_id, lead_id, type, at, actor, state) "
+                "SELECT CAST(:tag AS text) || g, gen_random_uuid(), 'contacted', now(), 'rep-a', "
+                "'applied' FROM generate_series(1, 50000) g"
+            ),
+            {"tag": uuid.uuid4().hex},
+        )
+        plan = "\n".join(
+            r[0] for r in await db.execute(text("EXPLAIN (ANALYZE, COSTS OFF) " + call(50)))
+        )
+    finally:
+        await db.execute(text("DEALLOCATE start_clocks"))
+    print(plan)
+    assert "Seq Scan on activities" not in plan, plan
