@@ -33,11 +33,11 @@ async def test_statements_run_in_order_in_the_callers_transaction(db: AsyncSessi
 
 async def test_a_failed_statement_is_raised_by_the_next_submit(db: AsyncSession) -> None:
     await _table(db)
+    behind = WriteBehind()
+    await behind.submit(_insert(db, 1))
+    await behind.submit(_insert(db, 1))  # duplicate key, fails in flight
     with pytest.raises(DBAPIError):
-        async with WriteBehind() as behind:
-            await behind.submit(_insert(db, 1))
-            await behind.submit(_insert(db, 1))  # duplicate key, fails in flight
-            await behind.submit(_insert(db, 2))  # waits for it first, so raises here
+        await behind.submit(_insert(db, 2))  # waits for it first, so raises here
     await db.rollback()
 
 
@@ -53,6 +53,17 @@ async def test_the_last_failed_statement_is_raised_on_leaving(db: AsyncSession) 
 
 async def test_the_callers_error_waits_for_the_statement_and_wins(db: AsyncSession) -> None:
     await _table(db)
+    finished: list[int] = []
+
+    async def slow() -> None:
+        await db.execute(text("SELECT pg_sleep(0.2)"))
+        finished.append(1)
+
+    with pytest.raises(ZeroDivisionError):
+        async with WriteBehind() as behind:
+            await behind.submit(slow())
+            _ = 1 / 0
+    assert finished == [1]  # the statement ended before the caller's error left the block
     with pytest.raises(ZeroDivisionError):
         async with WriteBehind() as behind:
             await behind.submit(_insert(db, 1))
