@@ -21,6 +21,37 @@ TYPE_BASE = "https://baton.dev/problems/"
 Check = Callable[[], Awaitable[None]]
 
 
+def unstorable_text(value: Any, path: str = "") -> str | None:
+    """The path of the first string PostgreSQL cannot store (a NUL character, or a lone
+    surrogate that has no UTF-8 form), or None. JSON allows both (`\\u0000`, `\\ud800`), so a
+    request can carry them past validation into a query, which then fails as a 500."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return path or "body"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "body"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{_printable(key)}" if path else _printable(key)
+            found = unstorable_text(key, here) or unstorable_text(item, here)
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = unstorable_text(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _printable(key: Any) -> str:
+    text = str(key).encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\x00")
+
+
 class DomainError(Exception):
     """Base for errors raised below the API layer; they carry their HTTP status."""
 

@@ -15,10 +15,16 @@ from services.router.api import LeadNotFound
 from services.router.service import RouterService
 from shared.auth import Token, require
 from shared.events import Channel, Consent, Contact, Engagement, Lead, utcnow
-from shared.http import problem_responses
+from shared.http import DomainError, problem_responses, unstorable_text
 from shared.runtime import Runtime
 
 router = APIRouter(responses=problem_responses(400, 401, 403, 404, 422, 503))
+
+
+class UnstorableText(DomainError):
+    status = 422
+    type_slug = "invalid-request"
+    title = "Invalid request"
 
 
 class PreviewIn(BaseModel):
@@ -73,6 +79,12 @@ async def post_preview(
     service: RouterService = request.app.state.router_service
     now = utcnow()
     data = body.model_dump()
+    found = unstorable_text(data)
+    if found:
+        raise UnstorableText(
+            f"the request has invalid fields: {found}",
+            fields=[{"name": found, "message": "contains a NUL character or a lone surrogate"}],
+        )
     data["received_at"] = data["received_at"] or now
     lead = Lead(lead_id=str(uuid.uuid4()), **data)
     async with runtime.sessions() as session:
