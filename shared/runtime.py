@@ -34,6 +34,27 @@ EventFn = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 EventsFn = Callable[[AsyncSession, list[CloudEvent]], Awaitable[None]]
 
 
+def in_runs(event_type: str, many: EventsFn, one: EventFn) -> EventsFn:
+    """A batch handler that hands each run of consecutive `event_type` events to `many`
+    together and every other event to `one` in its place, so the order of effects is the
+    fetch order (what a consumer's batch mode must keep)."""
+
+    async def dispatch(session: AsyncSession, events: list[CloudEvent]) -> None:
+        run: list[CloudEvent] = []
+        for event in events:
+            if event.type == event_type:
+                run.append(event)
+                continue
+            if run:
+                await many(session, run)
+                run = []
+            await one(session, event)
+        if run:
+            await many(session, run)
+
+    return dispatch
+
+
 @dataclass
 class Runtime:
     settings: Settings

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup.service import FollowupService
 from shared.events import CloudEvent, ContactErased, LeadActivity, LeadAssigned
-
-EventFn = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
-EventsFn = Callable[[AsyncSession, list[CloudEvent]], Awaitable[None]]
+from shared.runtime import EventFn, EventsFn, in_runs
 
 
 def build(service: FollowupService, on_clock_started: Callable[[datetime | None], None]) -> EventFn:
@@ -57,24 +55,11 @@ def build_many(
     per run), anything else goes through the per-event function in its place, so the outcome
     is the one-at-a-time outcome. A batch that fails is replayed one event per transaction by
     the consumer, so only a bad event is dead-lettered."""
-    one = build(service, on_clock_started)
 
-    async def started(session: AsyncSession, assigned: list[LeadAssigned]) -> None:
-        for sched in await service.on_assigned_many(session, events=assigned):
+    async def assigned(session: AsyncSession, events: list[CloudEvent]) -> None:
+        batch = [LeadAssigned.model_validate(event.data) for event in events]
+        for sched in await service.on_assigned_many(session, events=batch):
             if sched is not None:
                 on_clock_started(sched.next_fire_at)
-        assigned.clear()
 
-    async def dispatch_many(session: AsyncSession, events: list[CloudEvent]) -> None:
-        assigned: list[LeadAssigned] = []
-        for event in events:
-            if event.type == "lead.assigned":
-                assigned.append(LeadAssigned.model_validate(event.data))
-                continue
-            if assigned:
-                await started(session, assigned)
-            await one(session, event)
-        if assigned:
-            await started(session, assigned)
-
-    return dispatch_many
+    return in_runs("lead.assigned", assigned, build(service, on_clock_started))

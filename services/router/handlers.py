@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router.service import RouterService
 from shared.events import CloudEvent, Lead, LeadActivity, LeadEscalated, utcnow
+from shared.runtime import EventFn, EventsFn, in_runs
 
-EventFn = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
-EventsFn = Callable[[AsyncSession, list[CloudEvent]], Awaitable[None]]
 CLOSING = {"converted": "converted", "disqualified": "closed_disqualified", "not_ready": "nurture"}
 
 
@@ -60,19 +57,9 @@ def build(service: RouterService) -> EventFn:
 def build_many(service: RouterService) -> EventsFn:
     """A fetched batch in one transaction: runs of `lead.received` are decided together
     (`on_received_many`), anything else goes through the per-event table in its place."""
-    one = build(service)
 
-    async def dispatch_many(session: AsyncSession, events: list[CloudEvent]) -> None:
-        leads: list[Lead] = []
-        for event in events:
-            if event.type == "lead.received":
-                leads.append(Lead.model_validate(event.data))
-                continue
-            if leads:
-                await service.on_received_many(session, leads=leads, now=utcnow())
-                leads = []
-            await one(session, event)
-        if leads:
-            await service.on_received_many(session, leads=leads, now=utcnow())
+    async def received(session: AsyncSession, events: list[CloudEvent]) -> None:
+        leads = [Lead.model_validate(event.data) for event in events]
+        await service.on_received_many(session, leads=leads, now=utcnow())
 
-    return dispatch_many
+    return in_runs("lead.received", received, build(service))
