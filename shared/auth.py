@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from shared.http import DomainError
+from shared.errors import DomainError
 
 SCOPES = ("read", "write", "admin")
 

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.errors import DomainError
 from shared.metrics import CommonMetrics, exposition
 
 PROBLEM = "application/problem+json"
@@ -50,26 +51,6 @@ def unstorable_text(value: Any, path: str = "") -> str | None:
 def _printable(key: Any) -> str:
     text = str(key).encode("utf-8", "backslashreplace").decode("utf-8")
     return text.replace("\x00", "\\x00")
-
-
-class DomainError(Exception):
-    """Base for errors raised below the API layer; they carry their HTTP status."""
-
-    status: int = 400
-    type_slug: str = "bad-request"
-    title: str = "Bad request"
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        fields: list[dict[str, str]] | None = None,
-        retry_after: int | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.fields = fields or []
-        self.retry_after = retry_after
 
 
 def problem(

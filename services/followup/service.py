@@ -26,6 +26,7 @@ from services.followup.domain.clock import (
 )
 from services.followup.metrics import FollowupMetrics
 from shared.db import Outbox
+from shared.errors import DomainError
 from shared.events import (
     CloudEvent,
     ContactErased,
@@ -37,7 +38,6 @@ from shared.events import (
     derived_id,
     make_event,
 )
-from shared.http import DomainError
 from shared.policy import Policy
 
 EVENT_SOURCE = "/baton/followup"

@@ -14,8 +14,9 @@ from services.router import preview as views
 from services.router.api import LeadNotFound
 from services.router.service import RouterService
 from shared.auth import Token, require
+from shared.errors import DomainError
 from shared.events import Channel, Consent, Contact, Engagement, Lead, utcnow
-from shared.http import DomainError, problem_responses, unstorable_text
+from shared.http import problem_responses, unstorable_text
 from shared.runtime import Runtime
 
 router = APIRouter(responses=problem_responses(400, 401, 403, 404, 422, 503))

@@ -16,8 +16,9 @@ from services.router.metrics import RouterMetrics
 from services.router.service import PolicyHolder, erase_contact
 from services.router.whatif.run import period, simulate_policy_yaml
 from shared.auth import Token, require
+from shared.errors import DomainError
 from shared.events import utcnow
-from shared.http import DomainError, problem_responses
+from shared.http import problem_responses
 from shared.policy import PolicyError, load_policy
 from shared.runtime import Runtime
 

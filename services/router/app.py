@@ -16,8 +16,9 @@ from services.router.api import reload_policy, router
 from services.router.metrics import RouterMetrics
 from services.router.service import PolicyHolder, RouterService
 from shared.auth import parse_tokens
+from shared.errors import DomainError
 from shared.events import utcnow
-from shared.http import DomainError, install_error_handlers, install_metrics_middleware, ops_router
+from shared.http import install_error_handlers, install_metrics_middleware, ops_router
 from shared.logs import get_logger
 from shared.policy import load_policy
 from shared.runtime import Runtime

@@ -35,6 +35,7 @@ from services.router.domain.facts import flatten_lead
 from services.router.domain.scoring import QualificationResult
 from services.router.metrics import RouterMetrics
 from shared.db import Outbox, WriteBehind
+from shared.errors import DomainError
 from shared.events import (
     AccountRef,
     ContactErased,
@@ -53,7 +54,6 @@ from shared.events import (
     erase_lead_data,
     make_event,
 )
-from shared.http import DomainError
 from shared.logs import get_logger, scrub
 from shared.policy import Policy
 

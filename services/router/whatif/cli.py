@@ -26,8 +26,8 @@ from services.router.whatif.run import (
     run_simulation,
 )
 from services.router.whatif.simulate import render_text as render_simulation
+from shared.errors import DomainError
 from shared.events import utcnow
-from shared.http import DomainError
 from shared.policy import Policy, PolicyError, load_policy
 from shared.settings import Settings
 

@@ -20,7 +20,7 @@ from services.router.whatif.explain import render
 from services.router.whatif.history import load_audit, load_history, load_outcomes
 from services.router.whatif.simulate import SimulationReport, simulate
 from shared.db import make_engine, make_sessionmaker
-from shared.http import DomainError
+from shared.errors import DomainError
 from shared.policy import Policy, PolicyError, parse_policy
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from services.router.whatif.run import read_only_session, run_simulation, simulate_policy_yaml
-from shared.http import DomainError
+from shared.errors import DomainError
 from tests.router.whatif.conftest import Router
 from tests.router.whatif.synthetic import generate, policy_data, to_policy
 
