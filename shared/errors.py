@@ -26,3 +26,11 @@ class DomainError(Exception):
         self.detail = detail
         self.fields = fields or []
         self.retry_after = retry_after
+
+
+class LeadNotFound(DomainError):
+    """The lead id names no lead this service (or tool) knows."""
+
+    status = 404
+    type_slug = "lead-not-found"
+    title = "Lead not found"
