@@ -16,10 +16,12 @@ accept this message (4xx other than 408/409/425/429); dead-lettered at once."""
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message to send. `message_id` is stable across attempts (for a webhook it is the
-    CloudEvent id, sent as `webhook-id`), so a receiver can dedupe redeliveries."""
+    """One message to send. `message_id` is the notify.messages row key, stable across
+    attempts; `event_id` is the CloudEvent that caused it (a webhook sends it as `webhook-id`,
+    so a receiver that dedupes by it sees each event once per endpoint)."""
 
     message_id: str
+    event_id: str
     channel: str  # "webhook" | "slack" | "email"
     target: str  # endpoint name, Slack channel or user id, or an e-mail address
     body: dict[str, Any]  # channel-specific content, rendered when the message was planned

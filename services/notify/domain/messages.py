@@ -30,9 +30,8 @@ class Planned:
     key: str = ""  # tells apart two messages of one event to one target (rarely needed)
 
     def message_id(self, event_id: str) -> str:
-        """Stable across redeliveries of the event, so planning twice stores one row.
-        A webhook's message id is the CloudEvent id itself (`webhook-id` = event id)."""
-        if self.channel == "webhook":
-            return event_id if not self.key else f"{event_id}.{self.key}"
+        """The row's key: stable across redeliveries of the event, so planning twice stores
+        one row, and distinct per target, so two endpoints get two rows. (What a webhook
+        receiver dedupes by is the `webhook-id` header, which is the CloudEvent id itself.)"""
         name = f"{event_id}|{self.channel}|{self.target}|{self.kind}|{self.key}"
         return str(uuid.uuid5(_NAMESPACE, name))
