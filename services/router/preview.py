@@ -12,10 +12,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router import store
+from services.router.domain.accounts import business_domain
 from services.router.domain.assignment import eligible, state_of
 from services.router.domain.decision import Assigned, Disqualified, Merged, Unassigned, decide
 from services.router.domain.facts import flatten_lead
-from services.router.service import RouterService, business_domain
+from services.router.service import RouterService
 from shared.events import Lead
 
 

@@ -22,9 +22,9 @@ import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router import store
+from services.router.domain.accounts import AccountMatch, business_domain, match_account
 from services.router.domain.assignment import RepState, eligible, state_of
 from services.router.domain.decision import (
-    NO_ACCOUNT_EMAIL_KINDS,
     Assigned,
     Disqualified,
     Merged,
@@ -67,16 +67,6 @@ class PolicyHolder:
 
     policy: Policy
     history: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class AccountMatch:
-    """The account a business domain matched: from the policy, or learned from a first lead."""
-
-    domain: str
-    name: str | None
-    owner_id: str
-    source: str  # "policy" | "history"
 
 
 def _breakdown(q: QualificationResult) -> list[RuleScore]:
@@ -157,16 +147,6 @@ def _runs(
         runs[-1].append(item)
         taken |= keys
     return runs
-
-
-def business_domain(lead: Lead) -> str | None:
-    """The company domain to match accounts on; free-mail and disposable domains never match."""
-    contact = lead.contact
-    if not contact.company_domain or contact.email_kind in NO_ACCOUNT_EMAIL_KINDS:
-        return None
-    if contact.email_kind is None and contact.email:
-        return None  # an address intake could not classify: do not guess
-    return contact.company_domain.strip().lower() or None
 
 
 @dataclass
@@ -304,7 +284,7 @@ class RouterService:
         email, phone = lead.contact.email, lead.contact.phone
         domain = business_domain(lead)
         open_lead = inputs.open_lead
-        account = self._account_from(policy, domain, inputs.account_owner)
+        account = match_account(policy, domain, inputs.account_owner)
         states = inputs.states
         decision = decide(
             facts=facts,
@@ -605,32 +585,15 @@ class RouterService:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    async def account_match(
-        self, session: AsyncSession, policy: Policy, domain: str | None
-    ) -> AccountMatch | None:
-        if not domain:
-            return None
-        known = policy.account_for_domain(domain)
-        if known is not None:
-            return AccountMatch(known.domain, known.name, known.owner, "policy")
-        owner = await store.account_owner(session, domain)
-        if owner is None or policy.rep(owner) is None:
-            return None  # a learned owner who left the policy no longer owns the account
-        return AccountMatch(domain, None, owner, "history")
-
     @staticmethod
-    def _account_from(
-        policy: Policy, domain: str | None, learned_owner: str | None
+    async def account_match(
+        session: AsyncSession, policy: Policy, domain: str | None
     ) -> AccountMatch | None:
-        """`account_match` with the learned owner already read (no I/O)."""
-        if not domain:
-            return None
-        known = policy.account_for_domain(domain)
-        if known is not None:
-            return AccountMatch(known.domain, known.name, known.owner, "policy")
-        if learned_owner is None or policy.rep(learned_owner) is None:
-            return None
-        return AccountMatch(domain, None, learned_owner, "history")
+        """`match_account`, reading the learned owner only when the policy has no account."""
+        found = match_account(policy, domain, None)
+        if found is not None or not domain:
+            return found
+        return match_account(policy, domain, await store.account_owner(session, domain))
 
     @staticmethod
     def _account_ref(policy: Policy, account: AccountMatch | None) -> AccountRef | None:

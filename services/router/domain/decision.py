@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from services.router.domain.accounts import NO_ACCOUNT_EMAIL_KINDS
 from services.router.domain.assignment import Choice, RepState, choose_owner
 from services.router.domain.facts import LeadFacts
 from services.router.domain.rules import RuleTry, match_rule
@@ -19,7 +20,6 @@ from services.router.domain.scoring import QualificationResult, score
 from services.router.domain.sla import due_at
 from shared.policy import Policy
 
-NO_ACCOUNT_EMAIL_KINDS = frozenset({"free", "disposable"})
 ACCOUNT_OWNER_FACT = "account_owner"  # derived fact: the matched account's owner (rep id)
 
 

@@ -8,8 +8,9 @@ decision function (``domain.decision.decide``) for every lead in ``received_at``
   that were open when the period began and zero weights;
 * the open leads per email and phone, so a returning contact is merged exactly as
   ``store.find_open_lead`` would (assigned, not closed, ``open_until`` not passed);
-* the accounts learned from first assignments (``store.claim_account``), on top of those learned
-  before the period and the policy's own accounts.
+* the accounts learned from first assignments (the ``router.accounts`` rows ``store.write``
+  inserts), on top of those learned before the period and the policy's own accounts, matched
+  by the router's own ``domain.accounts.match_account``.
 
 A lead closes in the simulation when it really closed (its stored ``closed_at``), whoever owns it
 in the simulation; escalation reassignments are not replayed (they depend on reps' behaviour),
@@ -25,9 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.router.domain.accounts import match_account, stored_business_domain
 from services.router.domain.assignment import RepState
 from services.router.domain.decision import (
-    NO_ACCOUNT_EMAIL_KINDS,
     Assigned,
     Disqualified,
     Merged,
@@ -39,18 +40,6 @@ from services.router.whatif.history import HistoricLead, History
 from shared.policy import Policy
 
 OUTCOMES = ("assigned", "merged", "disqualified", "unassigned")
-
-
-def business_domain(contact: Mapping[str, Any]) -> str | None:
-    """The account-matching domain of a stored lead's contact (``service.business_domain``
-    on the stored dict, without re-validating the model: the replay sees 100,000s of leads)."""
-    domain = contact.get("company_domain")
-    kind = contact.get("email_kind")
-    if not domain or kind in NO_ACCOUNT_EMAIL_KINDS:
-        return None
-    if kind is None and contact.get("email"):
-        return None
-    return str(domain).strip().lower() or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,21 +211,14 @@ class _Replay:
         return best
 
     def account_owner(self, domain: str | None) -> str | None:
-        """Like ``RouterService._account``: policy accounts first, then learned ones."""
-        if not domain:
-            return None
-        known = self.policy.account_for_domain(domain)
-        if known is not None:
-            return known.owner
-        owner = self.accounts.get(domain)
-        if owner is None or self.policy.rep(owner) is None:
-            return None
-        return owner
+        """The matched account's owner: policy accounts first, then those learned."""
+        match = match_account(self.policy, domain, self.accounts.get(domain) if domain else None)
+        return match.owner_id if match else None
 
     def route(self, lead: HistoricLead) -> _Result:
         now = lead.received_at
         contact = lead.lead.get("contact") or {}
-        domain = business_domain(contact)
+        domain = stored_business_domain(contact)
         found = self.open_lead(lead.email, lead.phone, now)
         open_ref = OpenLead(found.lead_id, found.owner_id, found.team_id) if found else None
         decision = decide(

@@ -6,16 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.router.calibration.report import (
+from ops.calibration.queries import OutcomeRow
+from ops.calibration.report import (
     NO_REASON,
     outcome_of,
     reason_key,
     suggest_threshold,
 )
-from services.router.service import business_domain as service_business_domain
-from services.router.whatif.history import HistoricLead, History, OpenLead, OutcomeRow
+from services.router.domain.accounts import business_domain as service_business_domain
+from services.router.domain.accounts import stored_business_domain as business_domain
+from services.router.whatif.history import HistoricLead, History, OpenLead
 from services.router.whatif.run import InvalidSimulation, parse_when, period
-from services.router.whatif.simulate import business_domain, render_text, simulate
+from services.router.whatif.simulate import render_text, simulate
 from shared.events import Lead
 from tests.router.whatif.synthetic import YEAR_END, YEAR_START, generate, policy_data, to_policy
 
