@@ -25,6 +25,7 @@ from aiokafka.errors import (
 from shared.events import CloudEvent, EventError, parse_event, utcnow
 from shared.logs import get_logger
 from shared.metrics import CommonMetrics
+from shared.outage import is_outage
 from shared.settings import Settings
 
 log = get_logger(__name__)
@@ -236,48 +237,6 @@ class ProducerLink:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(producer.client.close(), timeout=5)
         producer._closed = True
-
-
-# SQLSTATE classes that mean "the database cannot serve us right now", not "this event is bad":
-# 08 connection exception, 53 insufficient resources (e.g. 53300 too many connections),
-# 57 operator intervention (57P01 admin shutdown, 57P03 cannot connect now: starting/stopping).
-_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57")
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a database error, looking through SQLAlchemy's and asyncpg's wrappers."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        code = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
-        if isinstance(code, str):
-            return code
-        orig = getattr(e, "orig", None)
-        todo += [orig if isinstance(orig, BaseException) else None, e.__cause__]
-    return None
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Failures of a dependency (retry forever) as opposed to failures of the event (dead-letter)."""
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
-    if isinstance(exc, OperationalError | InterfaceError | OSError | KafkaError | TimeoutError):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    code = _sqlstate(exc)
-    if code is not None and code[:2] in _TRANSIENT_SQLSTATE_CLASSES:
-        return True
-    name = type(exc).__name__
-    return name in {
-        "ConnectionDoesNotExistError",
-        "CannotConnectNowError",
-        "ConnectionRefusedError",
-    }
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -558,7 +517,7 @@ class ConsumerRunner:
             try:
                 await self.batch_handler(items)
             except Exception as exc:
-                if not is_transient(exc):
+                if not is_outage(exc):
                     log.warning("kafka.batch_failed", group=self.group_id, error=type(exc).__name__)
                     return "failed"
                 for topic in {t for _, t in items}:
@@ -593,7 +552,7 @@ class ConsumerRunner:
                     await self.handler(event, topic)
                 return True
             except Exception as exc:
-                if is_transient(exc):
+                if is_outage(exc):
                     self.metrics.consume_failures.labels(topic, "transient").inc()
                     log.warning(
                         "kafka.handler_transient_failure",

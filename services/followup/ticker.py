@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from services.followup import store
 from services.followup.service import FollowupService
 from shared.events import utcnow
-from shared.kafka import is_transient
 from shared.logs import get_logger
+from shared.outage import is_outage
 from shared.runtime import Runtime
 
 log = get_logger(__name__)
@@ -98,7 +98,7 @@ class Ticker:
             try:
                 await self.refresh_health()
             except Exception as exc:
-                level = "warning" if is_transient(exc) else "error"
+                level = "warning" if is_outage(exc) else "error"
                 getattr(log, level)("ticker.health_failed", error=type(exc).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.health_interval)
@@ -111,7 +111,7 @@ class Ticker:
             try:
                 _, delay = await self._tick()
             except Exception as exc:
-                level = "warning" if is_transient(exc) else "error"
+                level = "warning" if is_outage(exc) else "error"
                 getattr(log, level)("ticker.failed", error=type(exc).__name__)
                 delay = 1.0
             if delay > 0:

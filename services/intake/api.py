@@ -8,8 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import ClientDisconnect
 
 from services.intake.batcher import GroupCommitter
@@ -18,6 +16,7 @@ from services.intake.metrics import IntakeMetrics
 from services.intake.service import Accepted, IntakeService, WebhookRequest
 from shared.events import utcnow
 from shared.http import problem_responses
+from shared.outage import is_outage
 from shared.runtime import Runtime
 
 router = APIRouter(responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 429, 431, 503))
@@ -109,21 +108,3 @@ async def _receive(request: Request, source: str, service: IntakeService) -> Acc
                 "the lead could not be stored; retry later", retry_after=RETRY_AFTER_SECONDS
             ) from exc
         raise
-
-
-# SQLSTATE classes that mean "the database cannot take writes right now", not "bad data":
-# 08 connection exception, 53 insufficient resources, 57 operator intervention (shutdown).
-_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57")
-
-
-def is_outage(exc: BaseException) -> bool:
-    """True when PostgreSQL could not make the lead durable (answer 503, the sender retries)."""
-    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError | TimeoutError):
-        return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        orig = exc.orig
-        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-        return isinstance(code, str) and code[:2] in _OUTAGE_SQLSTATE_CLASSES
-    return False

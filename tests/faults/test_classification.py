@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from shared.db import make_engine
-from shared.kafka import is_transient
+from shared.outage import is_outage
 from shared.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,7 @@ async def test_refused_connections_are_transient(migrated: Settings) -> None:
         url = migrated.database_url.replace("://baton@", f"://{role}@", 1)
         exc = await _error_of(url, "SELECT 1")
         assert "too many connections" in str(exc)
-        assert is_transient(exc), repr(exc)
+        assert is_outage(exc), repr(exc)
     finally:
         await admin.execute(f"DROP ROLE {role}")
         await admin.close()
@@ -59,7 +59,7 @@ async def test_terminated_session_is_transient(migrated: Settings) -> None:
             await admin.execute("SELECT pg_terminate_backend($1)", pid)
             with pytest.raises(Exception) as info:
                 await conn.execute(text("SELECT 1"))
-        assert is_transient(info.value), repr(info.value)
+        assert is_outage(info.value), repr(info.value)
     finally:
         await admin.close()
         await engine.dispose()
@@ -68,4 +68,4 @@ async def test_terminated_session_is_transient(migrated: Settings) -> None:
 async def test_bad_data_is_not_transient(migrated: Settings) -> None:
     """22P02 invalid text representation: retrying cannot help, the event is dead-lettered."""
     exc = await _error_of(migrated.database_url, "SELECT 'not-a-uuid'::uuid")
-    assert not is_transient(exc), repr(exc)
+    assert not is_outage(exc), repr(exc)
