@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -76,6 +76,22 @@ class Settings(BaseSettings):
     # and how often the open-clocks gauge and the 7-day completion ratio are recomputed.
     followup_unknown_lead_grace_seconds: float = Field(default=3600.0, gt=0)
     followup_health_refresh_seconds: float = Field(default=30.0, gt=0)
+    # Notify's people channels (services/notify/channels/{slack,email}.py). Slack Web API base
+    # URL and bot token (env SLACK_BOT_TOKEN; empty: nobody is sent Slack messages, people get
+    # e-mail instead); SMTP relay (STARTTLS and login optional); the sender of e-mails to reps
+    # and managers. deploy/local/demo-env.sh points them at the local sinks.
+    slack_base_url: str = "https://slack.com/api/"
+    slack_token: SecretStr = Field(
+        default=SecretStr(""), validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_token")
+    )
+    slack_timeout_seconds: float = Field(default=10.0, gt=0)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    notify_from_email: str = "Baton <baton@example.com>"
     max_body_bytes: int = Field(default=65536, ge=1024)
     # Intake group commit: concurrent webhooks share one transaction (flushed when `max` are
     # queued or `window_ms` after the first); false = one transaction per request.
