@@ -14,13 +14,16 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, time
+from email.utils import parseaddr
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import jinja2
 import yaml
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -35,16 +38,21 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from shared.business_hours import END_OF_DAY, Schedule, WorkingHours
+from shared.events import ActivityType
 
 # --- canonical field paths (shared with intake's mapping and the router's conditions) ----------
+# The one list: intake builds exactly these fields, source mappings may fill only these, and
+# routing conditions may test these (plus DERIVED_FIELDS).
 
+UTM_FIELDS: tuple[str, ...] = (
+    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"
+)  # fmt: skip
 CANONICAL_FIELDS: frozenset[str] = frozenset(
     {
         "email", "phone", "first_name", "last_name", "title", "company", "company_domain",
         "website", "country", "message", "company_size", "industry", "demo_request",
         "pricing_page", "pages_viewed", "content_downloaded", "chat_message", "consent",
-        "consent_wording", "consent_at", "utm_source", "utm_medium", "utm_campaign", "utm_term",
-        "utm_content",
+        "consent_wording", "consent_at", *UTM_FIELDS,
     }
 )  # fmt: skip
 # Derived by intake (seniority, email_kind) or the router (account_owner: the rep owning the
@@ -185,7 +193,7 @@ Condition = Annotated[
         custom_error_message="a condition is {field, op, value} or one of all/any/not",
     ),
 ]
-_TAG_SEGMENTS = frozenset({"<leaf>", "<all>", "<any>", "<not>"})
+_TAG_SEGMENTS = frozenset({"<leaf>", "<all>", "<any>", "<not>", "<every-level>", "<by-level>"})
 
 for _m in (AllCondition, AnyCondition, NotCondition):
     _m.model_rebuild()
@@ -240,6 +248,46 @@ class ConsentConfig(_Model):
     wording: str = Field(min_length=1)
 
 
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_EMAIL_RE = re.compile(_EMAIL)
+
+
+class Acknowledge(_Model):
+    """The e-mail a lead from this source gets once assigned (opt-in per source): a reply to
+    their own request naming their owner and when to expect contact. `subject` may use
+    ``{{ first_name }}``, ``{{ owner_name }}`` and ``{{ company }}``; `template` names the
+    body templates notify renders (services/notify/templates/<template>.{txt,html}.j2)."""
+
+    from_: str = Field(alias="from", min_length=3, max_length=200)
+    subject: str = Field(min_length=1, max_length=200)
+    template: Name = "acknowledgement"
+    delay_seconds: int = Field(default=0, ge=0, le=86400)
+    reply_to_owner: bool = True
+
+    _template = field_validator("template")(_check_name)
+
+    @field_validator("from_")
+    @classmethod
+    def _sender(cls, v: str) -> str:
+        _, address = parseaddr(v)
+        if "\n" in v or "\r" in v or not _EMAIL_RE.match(address):
+            raise ValueError(
+                f"'{v}' is not an address like sales@example.com or Example <sales@example.com>"
+            )
+        return v
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, v: str) -> str:
+        if "\n" in v or "\r" in v:
+            raise ValueError("one line only")
+        try:
+            jinja2.Environment().parse(v)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValueError(f"invalid template: {exc.message}") from None
+        return v
+
+
 class SourceConfig(_Model):
     name: Name
     kind: Literal["form", "chat"]
@@ -248,6 +296,7 @@ class SourceConfig(_Model):
     fields: dict[str, str] = Field(min_length=1)
     consent: ConsentConfig | None = None
     cost_per_lead: float | None = Field(default=None, ge=0)
+    acknowledge: Acknowledge | None = None
 
     _name = field_validator("name")(_check_name)
 
@@ -387,9 +436,74 @@ class WeekHours(_Model):
         return {i: getattr(self, day) for i, day in enumerate(DAYS) if getattr(self, day)}
 
 
+NotifyChannel = Literal["slack", "email", "team_channel"]
+
+
+def _check_unique(v: tuple[str, ...]) -> tuple[str, ...]:
+    for name in v:
+        if v.count(name) > 1:
+            raise ValueError(f"'{name}' is listed twice")
+    return v
+
+
+Channels = Annotated[tuple[NotifyChannel, ...], Field(min_length=1), AfterValidator(_check_unique)]
+"""Where a message to a person goes: `slack` (a direct message, needs their slack_user_id),
+`email`, `team_channel` (a post in the team's slack_channel naming them)."""
+
+
+def _check_slack_user(v: str | None) -> str | None:
+    if v is not None and not re.fullmatch(r"[UW][A-Z0-9]{2,30}", v):
+        raise ValueError(f"'{v}' is not a Slack member id like U0123ABCD")
+    return v
+
+
+def _levels_or_list(v: Any) -> str | None:
+    if isinstance(v, list | tuple):
+        return "<every-level>"
+    if isinstance(v, dict):
+        return "<by-level>"
+    return None
+
+
+EscalationChannels = Annotated[
+    Annotated[Channels, Tag("<every-level>")] | Annotated[dict[int, Channels], Tag("<by-level>")],
+    Discriminator(
+        _levels_or_list,
+        custom_error_type="escalation_channels",
+        custom_error_message="a list of channels for every level, or {level: [channels]}",
+    ),
+]
+
+
+class NotifyPrefs(_Model):
+    """Which channels tell people about leads. `assignment`: the owner of a new or reassigned
+    lead (and, on a reassignment, the previous owner). `escalation`: the owner and, for
+    notify_manager, the manager; one list for every level or one per level. Unset keys fall
+    back to the wider scope (rep -> team -> the escalation level's `channels` -> e-mail)."""
+
+    assignment: Channels | None = None
+    escalation: EscalationChannels | None = None
+
+    def for_level(self, level: int) -> tuple[str, ...] | None:
+        esc = self.escalation
+        return esc.get(level) if isinstance(esc, dict) else esc
+
+    def mentions(self, channel: str) -> bool:
+        lists = [self.assignment or ()]
+        esc = self.escalation
+        lists += list(esc.values()) if isinstance(esc, dict) else [esc or ()]
+        return any(channel in chans for chans in lists)
+
+
 class Person(_Model):
     name: str = Field(min_length=1)
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str = Field(pattern=_EMAIL)
+
+
+class Manager(Person):
+    slack_user_id: str | None = None
+
+    _slack = field_validator("slack_user_id")(_check_slack_user)
 
 
 class OutOfOffice(_Model):
@@ -415,8 +529,11 @@ class Rep(_Model):
     territories: tuple[Annotated[str, Field(pattern=r"^[A-Z]{2}$")], ...] = ()
     active: bool = True
     out_of_office: tuple[OutOfOffice, ...] = ()
+    slack_user_id: str | None = None
+    notify: NotifyPrefs = Field(default_factory=NotifyPrefs)
 
     _id = field_validator("id")(_check_name)
+    _slack = field_validator("slack_user_id")(_check_slack_user)
 
     @field_validator("timezone")
     @classmethod
@@ -453,10 +570,21 @@ class Rep(_Model):
 class Team(_Model):
     id: Name
     name: str = Field(min_length=1)
-    manager: Person
+    manager: Manager
     reps: tuple[Rep, ...] = Field(min_length=1)
+    slack_channel: str | None = None
+    notify: NotifyPrefs = Field(default_factory=NotifyPrefs)
 
     _id = field_validator("id")(_check_name)
+
+    @field_validator("slack_channel")
+    @classmethod
+    def _channel(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[CG][A-Z0-9]{2,30}|#[a-z0-9][a-z0-9_-]{0,79}", v):
+            raise ValueError(
+                f"'{v}' is not a Slack channel id like C0123ABCD or a name like #leads"
+            )
+        return v
 
     def rep(self, rep_id: str) -> Rep | None:
         return next((r for r in self.reps if r.id == rep_id), None)
@@ -518,6 +646,18 @@ class EscalationLevel(_Model):
     level: int = Field(ge=1)
     action: Literal["remind_owner", "notify_manager", "reassign"]
     after_seconds: int = Field(ge=0)
+    channels: Channels | None = None  # default for every team; a team's or rep's notify wins
+
+    @model_validator(mode="after")
+    def _message_channels(self) -> EscalationLevel:
+        if self.action == "reassign" and self.channels is not None:
+            raise _at("channels", _REASSIGN_SENDS_NOTHING)
+        return self
+
+
+_REASSIGN_SENDS_NOTHING = (
+    "reassign sends no message of its own (the new assignment tells both owners)"
+)
 
 
 class Dedupe(_Model):
@@ -526,6 +666,57 @@ class Dedupe(_Model):
 
 class Retention(_Model):
     lead_days: int = Field(ge=1)
+
+
+# --- activity sources (followup's signed activity webhooks) -----------------------------------
+
+ACTIVITY_FIELDS = ("activity_id", "lead_id", "type", "at", "actor", "note", "reengage_at", "reason")
+_SIGNED_ACTIVITY_SCHEMES = ("standard-webhooks", "hubspot-v3")
+
+
+class ActivitySource(_Model):
+    """A sales tool that posts activities (a logged call, an e-mail) to followup.
+
+    ``fields`` maps each activity field to where its value sits in the tool's payload (a dot
+    path, list indexes allowed); ``types`` maps the tool's values to activity types, or
+    ``type`` fixes one for a tool that only sends one kind; ``actors`` maps the tool's user ids
+    to rep ids (others pass through unchanged).
+    """
+
+    name: Name
+    auth: AuthConfig
+    fields: dict[str, str] = Field(min_length=1)
+    type: ActivityType | None = None
+    types: dict[str, ActivityType] = {}
+    actors: dict[str, str] = {}
+
+    _name = field_validator("name")(_check_name)
+
+    @field_validator("fields")
+    @classmethod
+    def _mapping(cls, v: dict[str, str]) -> dict[str, str]:
+        for target, location in v.items():
+            if target not in ACTIVITY_FIELDS:
+                known = ", ".join(ACTIVITY_FIELDS)
+                raise ValueError(f"unknown activity field '{target}' (one of {known})")
+            if not location.strip() or " " in location:
+                raise ValueError(f"{target}: '{location}' is not a payload location")
+        for required in ("lead_id", "actor"):
+            if required not in v:
+                raise ValueError(f"{required}: field required")
+        return v
+
+    @model_validator(mode="after")
+    def _shape(self) -> ActivitySource:
+        if self.auth.scheme not in _SIGNED_ACTIVITY_SCHEMES:
+            signed = ", ".join(_SIGNED_ACTIVITY_SCHEMES)
+            raise _at("auth.scheme", f"activity sources are signed: use one of {signed}")
+        mapped = "type" in self.fields
+        if mapped == (self.type is not None):
+            raise _at("type", "give fields.type (read through types) or a fixed type, one of them")
+        if self.types and not mapped:
+            raise _at("types", "only used with fields.type")
+        return self
 
 
 # --- the policy ------------------------------------------------------------------------------
@@ -545,6 +736,7 @@ class Policy(_Model):
     escalation: tuple[EscalationLevel, ...] = Field(min_length=1)
     dedupe: Dedupe
     retention: Retention
+    activity_sources: tuple[ActivitySource, ...] = ()
 
     _content_hash: str = PrivateAttr(default="")
 
@@ -669,6 +861,7 @@ def _cross_check(p: Policy) -> list[str]:
     )
     errors += _duplicates((f"qualification.tiers[{i}].name", t.name) for i, t in enumerate(q.tiers))
     errors += _duplicates((f"accounts[{i}].domain", a.domain) for i, a in enumerate(p.accounts))
+    errors += _activity_source_errors(p)
     team_ids = {t.id for t in p.teams}
     for i, rule in enumerate(p.rules):
         team = p.team(rule.team)
@@ -697,6 +890,39 @@ def _cross_check(p: Policy) -> list[str]:
             errors.append(f"escalation[{i}].level: expected {i + 1} (levels are 1..n in order)")
         elif i and level.after_seconds < p.escalation[i - 1].after_seconds:
             errors.append(f"escalation[{i}].after_seconds: must not be less than level {i}'s")
+    errors += _check_notify(p)
+    return errors
+
+
+def _check_notify(p: Policy) -> list[str]:
+    """Channel choices that could never be honoured: a team channel the team does not have,
+    escalation levels that do not exist or send nothing."""
+    errors: list[str] = []
+    actions = {e.level: e.action for e in p.escalation}
+    for i, team in enumerate(p.teams):
+        scopes = [(f"teams[{i}].notify", team.notify)] + [
+            (f"teams[{i}].reps[{j}].notify", r.notify) for j, r in enumerate(team.reps)
+        ]
+        for path, prefs in scopes:
+            if team.slack_channel is None and prefs.mentions("team_channel"):
+                errors.append(f"{path}: team_channel needs the team's slack_channel")
+            if isinstance(prefs.escalation, dict):
+                for level in prefs.escalation:
+                    if level not in actions:
+                        errors.append(f"{path}.escalation.{level}: no escalation level {level}")
+                    elif actions[level] == "reassign":
+                        errors.append(f"{path}.escalation.{level}: {_REASSIGN_SENDS_NOTHING}")
+    return errors
+
+
+def _activity_source_errors(p: Policy) -> list[str]:
+    errors = _duplicates(
+        (f"activity_sources[{i}].name", s.name) for i, s in enumerate(p.activity_sources)
+    )
+    for i, src in enumerate(p.activity_sources):
+        for tool_id, rep_id in src.actors.items():
+            if p.rep(rep_id) is None:
+                errors.append(f"activity_sources[{i}].actors.{tool_id}: unknown rep '{rep_id}'")
     return errors
 
 

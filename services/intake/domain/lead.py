@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from shared.policy import CANONICAL_FIELDS, UTM_FIELDS
+
 from .errors import InvalidField, NoUsableContact
 from .mapping import RawLead
 from .normalise import (
@@ -31,15 +33,6 @@ from .normalise import (
 )
 
 _T = TypeVar("_T")
-UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-CANONICAL_FIELDS = frozenset(
-    {
-        "email", "phone", "first_name", "last_name", "title", "company", "company_domain",
-        "website", "country", "message", "company_size", "industry", "demo_request",
-        "pricing_page", "pages_viewed", "content_downloaded", "chat_message", "consent",
-        "consent_wording", "consent_at", *UTM_FIELDS,
-    }
-)  # fmt: skip
 MAX_TEXT = 500
 MAX_MESSAGE = 10_000
 MAX_COMPANY_SIZE = 10_000_000
