@@ -8,6 +8,7 @@ RUN python -m venv /opt/baton
 COPY pyproject.toml constraints.txt ./
 COPY shared ./shared
 COPY services ./services
+COPY ops ./ops
 RUN /opt/baton/bin/pip install -c constraints.txt .
 
 FROM python:3.11-slim AS runtime

@@ -62,8 +62,8 @@ test-faults: migrate ## fault tests only: SIGKILL a dedicated broker / the route
 	$(BIN)/pytest -q -s -m faults
 
 lint: venv
-	$(BIN)/ruff check shared services tests deploy
-	$(BIN)/ruff format --check -q shared services tests deploy
+	$(BIN)/ruff check shared services ops tests deploy
+	$(BIN)/ruff format --check -q shared services ops tests deploy
 
 typecheck: venv
 	$(BIN)/mypy

@@ -310,7 +310,7 @@ class Env:
         port = free_port()
         env = {**self.env, f"{name.upper()}_PORT": str(port), **extra_env}
         return start_process(
-            name, [sys.executable, "-m", "shared.cli", "serve", name], env, port, self.logdir
+            name, [sys.executable, "-m", "ops.cli", "serve", name], env, port, self.logdir
         )
 
 
@@ -327,7 +327,7 @@ class BenchDatabases:
         return self.base_url.rsplit("/", 1)[0] + "/" + name
 
     def prepare(self) -> None:
-        from shared.migrations import run_all
+        from ops.migrate import run_all
 
         asyncio.run(admin_sql(self.admin_dsn, f'CREATE DATABASE "{self.template}"'))
         self.created.append(self.template)

@@ -1,7 +1,7 @@
 """The five measurements of issue #8, each beside its reference, on real service processes.
 
 Every scenario gets its own database (cloned from the migrated bench template) and its own
-topics, starts the services it needs as `python -m shared.cli serve <svc>`, measures, stops
+topics, starts the services it needs as `python -m ops.cli serve <svc>`, measures, stops
 them (recording their peak RSS) and cleans up.
 """
 

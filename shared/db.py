@@ -8,7 +8,8 @@ the same transaction that would otherwise apply it twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
@@ -59,6 +60,22 @@ def make_engine(
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@asynccontextmanager
+async def read_only_session(database_url: str) -> AsyncIterator[AsyncSession]:
+    """A session in a READ ONLY transaction that is rolled back: the operator tools and the
+    simulator read production history and can never change a lead, a load or a pointer."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            try:
+                await session.execute(text("SET TRANSACTION READ ONLY"))  # autobegun
+                yield session
+            finally:
+                await session.rollback()
+    finally:
+        await engine.dispose()
 
 
 class Outbox:

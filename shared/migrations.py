@@ -1,13 +1,14 @@
-"""Alembic plumbing shared by the three services' migration trees.
+"""Alembic plumbing shared by every service's migration tree.
 
 Each service owns one PostgreSQL schema and one Alembic tree under services/<name>/migrations,
-with its version table inside its own schema. `run_all()` upgrades all three (used by
-`baton migrate`, `make run` and the test session).
+with its version table inside its own schema. `upgrade()` applies the trees it is given; the
+list of services is the top floor's (`ops.migrate.run_all`), not shared's.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,7 +18,6 @@ from alembic.operations import Operations
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-SERVICES = ("intake", "router", "followup")
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,8 +29,9 @@ def alembic_config(service: str, database_url: str) -> Config:
     return cfg
 
 
-def run_all(database_url: str) -> None:
-    for service in SERVICES:
+def upgrade(database_url: str, services: Iterable[str]) -> None:
+    """Upgrade each named service's schema to its head, in the order given."""
+    for service in services:
         command.upgrade(alembic_config(service, database_url), "head")
 
 

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     intake_port: int = 8001
     router_port: int = 8002
     followup_port: int = 8003
+    notify_port: int = 8004
 
     consumer_group_prefix: str = "baton"
     log_level: str = "INFO"
@@ -98,6 +99,19 @@ class Settings(BaseSettings):
     intake_group_commit: bool = True
     intake_group_commit_max: int = Field(default=64, ge=1)
     intake_group_commit_window_ms: float = Field(default=2.0, ge=0)
+    # Notify: webhook endpoints (their own validated file), the retry schedule in seconds after
+    # each failed attempt (jitter +/- notify_retry_jitter of each step; dead-lettered after the
+    # last), concurrent sends per endpoint (a dead endpoint exhausts only its own slots), the
+    # cap on a response body read, the longest Retry-After honoured, and how often the backlog
+    # gauges are recomputed.
+    notify_config_path: Path = Path("deploy/notify.example.yaml")
+    notify_retry_schedule_seconds: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    notify_retry_jitter: float = Field(default=0.2, ge=0, lt=1)
+    notify_endpoint_concurrency: int = Field(default=4, ge=1)
+    notify_max_response_bytes: int = Field(default=65536, ge=1024)
+    notify_retry_after_max_seconds: float = Field(default=36000.0, gt=0)
+    notify_health_refresh_seconds: float = Field(default=15.0, gt=0)
+    notify_lead_url: str = "http://127.0.0.1:8002/v1/admin/leads/{lead_id}"
     # Bearer tokens for admin/activity endpoints: "name:scope+scope:sha256hex" entries,
     # comma separated. Only hashes are configured; see shared.auth.
     api_tokens: str = ""

@@ -36,7 +36,7 @@ def migrated(base_settings: Settings) -> Iterator[Settings]:
     Tests share the local PostgreSQL server but never `make run`'s data, nor each other's
     sessions' (rep loads and round-robin state would otherwise leak between runs).
     """
-    from shared.migrations import run_all
+    from ops.migrate import run_all
 
     name = f"baton_test_{uuid.uuid4().hex[:10]}"
     admin_url = base_settings.asyncpg_dsn

@@ -14,4 +14,9 @@ if [ ! -f "$_baton_local/secrets.env" ]; then
   } > "$_baton_local/secrets.env"
   chmod 600 "$_baton_local/secrets.env"
 fi
+# notify's local webhook sink (deploy/notify.example.yaml); appended to older secrets files
+if ! grep -q '^BATON_NOTIFY_SECRET_LOCAL_SINK=' "$_baton_local/secrets.env"; then
+  echo "BATON_NOTIFY_SECRET_LOCAL_SINK=whsec_$(head -c 24 /dev/urandom | base64 | tr -d '\n')" \
+    >> "$_baton_local/secrets.env"
+fi
 set -a; source "$_baton_local/secrets.env"; set +a

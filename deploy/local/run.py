@@ -9,7 +9,8 @@ import sys
 import time
 import urllib.request
 
-SERVICES = {"intake": 8001, "router": 8002, "followup": 8003}
+from ops.services import SERVICES
+from shared.settings import Settings
 
 
 def ready(port: int) -> bool:
@@ -22,7 +23,9 @@ def ready(port: int) -> bool:
 
 def main() -> int:
     baton = os.path.join(os.path.dirname(sys.executable), "baton")
-    procs = {name: subprocess.Popen([baton, "serve", name]) for name in SERVICES}
+    settings = Settings()  # the ports each service will listen on (INTAKE_PORT, ...)
+    ports = {name: int(getattr(settings, f"{name}_port")) for name in SERVICES}
+    procs = {name: subprocess.Popen([baton, "serve", name]) for name in ports}
     stopping = False
 
     def stop(*_: object) -> None:
@@ -33,7 +36,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     deadline = time.time() + 60
     while not stopping and time.time() < deadline:
-        if all(ready(p) for p in SERVICES.values()):
+        if all(ready(p) for p in ports.values()):
             break
         if any(p.poll() is not None for p in procs.values()):
             stopping = True

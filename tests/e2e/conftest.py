@@ -80,7 +80,7 @@ class Stack:
     def start(self, service: str) -> None:
         log = self.logs[service].open("ab")
         self.procs[service] = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "serve", service],
+            [sys.executable, "-m", "ops.cli", "serve", service],
             env=self.env,
             cwd=ROOT,
             stdout=log,

@@ -496,7 +496,7 @@ def spawn(
     proc_env = {**stack.env, f"{service.upper()}_PORT": str(stack.ports[name]), **(env or {})}
     log = stack.logs[name].open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "serve", service],
+        [sys.executable, "-m", "ops.cli", "serve", service],
         env=proc_env,
         cwd=ROOT,
         stdout=log,
@@ -607,7 +607,7 @@ def dedicated_pg() -> Iterator[PgInstance]:
     user, which cannot enter pytest's private tmp directories."""
     import shutil
 
-    from shared.migrations import run_all
+    from ops.migrate import run_all
 
     home = ROOT / ".local" / f"faults-pg-{uuid.uuid4().hex[:8]}"
     pg = PgInstance(port=free_port(), data_dir=home / "data")

@@ -193,7 +193,7 @@ def intake_server(
     }
     log = (tmp_path / "intake.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "serve", "intake"],
+        [sys.executable, "-m", "ops.cli", "serve", "intake"],
         env=env,
         cwd=ROOT,
         stdout=log,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from shared.contract_docs import asyncapi, render
+from ops.contract_docs import asyncapi, render
 from shared.events import EVENT_TYPES
 
 TOOLS = Path(__file__).resolve().parents[2] / "tools" / "asyncapi"

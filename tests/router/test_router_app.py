@@ -174,7 +174,7 @@ def test_invalid_policy_at_start_up_stops_the_service_naming_the_field(
     _write(path, bad)
     env = {**os.environ, "POLICY_PATH": str(path), "ROUTER_PORT": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "serve", "router"],
+        [sys.executable, "-m", "ops.cli", "serve", "router"],
         env=env,
         cwd=ROOT,
         capture_output=True,

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ops.retention import purge
 from services.followup.app import create_app as followup_app
 from services.router.app import create_app as router_app
-from shared.cli import purge
 from shared.events import Lead
 from shared.settings import Settings
 from tests.conftest import ROOT, EventReader
@@ -192,7 +192,7 @@ def test_baton_purge_command_runs_with_the_policy_limit(migrated: Settings) -> N
         "POLICY_PATH": str(ROOT / "deploy" / "policy.example.yaml"),
     }
     out = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "purge", "--days", "100000"],
+        [sys.executable, "-m", "ops.cli", "purge", "--days", "100000"],
         env=env,
         cwd=ROOT,
         capture_output=True,

@@ -1,7 +1,7 @@
-"""What-if routing on history and the decision audit (operator tools, read-only).
+"""What-if routing on history (read-only): replay stored leads through a proposed policy.
 
-``history`` holds the only SQL (SELECTs over the router schema, plus the followup schema for
-the audit and calibration: an operator tool may read it, a service never does); ``simulate``
-replays stored leads through a proposed policy in memory; ``explain`` turns one lead's stored
-decisions into a timeline in plain words. Nothing here writes to the database.
+``history`` holds the only SQL (SELECTs over the router's own schema); ``simulate`` replays
+them in memory; ``run`` is what `baton simulate` and ``POST /v1/admin/simulate`` call.
+Nothing here writes to the database. (The decision audit, `baton explain`, and the calibration
+report read followup's schema too, so they are operator tools in `ops/`.)
 """

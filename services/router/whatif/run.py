@@ -1,4 +1,4 @@
-"""Entry points the CLI and the admin API call: load history read-only, then report.
+"""The simulator's entry points (`baton simulate` and the admin API): load history, replay.
 
 ``simulate_policy_yaml`` is what ``POST /v1/admin/simulate`` calls (body: the proposed policy
 YAML; query: since/until); an invalid policy is a 422 naming the bad field, like the loader.
@@ -7,19 +7,13 @@ YAML; query: since/until); an invalid policy is a 422 naming the bad field, like
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router.calibration.report import CalibrationReport, calibrate
-from services.router.whatif.explain import render
-from services.router.whatif.history import load_audit, load_history, load_outcomes
+from services.router.whatif.history import load_history
 from services.router.whatif.simulate import SimulationReport, simulate
-from shared.db import make_engine, make_sessionmaker
 from shared.errors import DomainError
 from shared.policy import Policy, PolicyError, parse_policy
 
@@ -31,12 +25,6 @@ class InvalidSimulation(DomainError):
     status = 422
     type_slug = "invalid-simulation"
     title = "Invalid simulation request"
-
-
-class LeadNotFound(DomainError):
-    status = 404
-    type_slug = "lead-not-found"
-    title = "Lead not found"
 
 
 def parse_when(value: str, *, now: datetime) -> datetime:
@@ -81,37 +69,3 @@ async def simulate_policy_yaml(
         raise InvalidSimulation(f"invalid policy: {exc}") from None
     report = await run_simulation(session, policy=policy, since=since, until=until)
     return report.as_dict()
-
-
-async def explain_lead(session: AsyncSession, lead_id: str, *, policy: Policy | None) -> str:
-    audit = await load_audit(session, lead_id)
-    if audit is None:
-        raise LeadNotFound(f"no lead {lead_id}")
-    return render(audit, policy)
-
-
-async def run_calibration(
-    session: AsyncSession,
-    *,
-    policy: Policy,
-    since: datetime,
-    until: datetime,
-    keep: float = 1.0,
-) -> CalibrationReport:
-    rows = await load_outcomes(session, since=since, until=until)
-    return calibrate(rows, policy, since=since, until=until, keep=keep)
-
-
-@asynccontextmanager
-async def read_only_session(database_url: str) -> AsyncIterator[AsyncSession]:
-    """A session in a READ ONLY transaction that is rolled back: the tools never write."""
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            try:
-                await session.execute(text("SET TRANSACTION READ ONLY"))  # autobegun
-                yield session
-            finally:
-                await session.rollback()
-    finally:
-        await engine.dispose()

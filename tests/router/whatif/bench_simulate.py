@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import orjson
 
-from services.router.whatif.run import read_only_session, run_simulation
-from shared.migrations import run_all
+from ops.migrate import run_all
+from services.router.whatif.run import run_simulation
+from shared.db import read_only_session
 from shared.settings import Settings
 from tests.router.whatif.synthetic import generate, policy_data, to_policy
 

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from services.router.whatif.run import read_only_session, run_simulation, simulate_policy_yaml
+from services.router.whatif.run import run_simulation, simulate_policy_yaml
+from shared.db import read_only_session
 from shared.errors import DomainError
 from tests.router.whatif.conftest import Router
 from tests.router.whatif.synthetic import generate, policy_data, to_policy

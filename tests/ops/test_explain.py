@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router.whatif.run import LeadNotFound, explain_lead
+from ops.explain import explain_lead
+from shared.errors import LeadNotFound
 from shared.events import Lead
 from shared.settings import Settings
 from tests.router.whatif.conftest import Router

@@ -1,5 +1,10 @@
-"""`baton` command: serve a service, migrate the database, create topics, check a policy;
-and the operator tools: simulate a policy on history, explain a lead, report calibration."""
+"""`baton` command: serve a service, migrate the database, create topics, write the contract
+docs, check a policy, purge expired personal data; and the operator tools: simulate a policy on
+history, explain a lead, report calibration. Every subcommand's flags and its runner are here.
+
+The operator tools each open one READ ONLY transaction (rolled back), so running them against
+production never changes a lead, a rep's load or a round-robin pointer.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,23 @@ import asyncio
 import gc
 import importlib
 import sys
-from datetime import datetime, timedelta
+import time
+from pathlib import Path
 
+import orjson
+
+from ops.services import SERVICES
+from shared.errors import DomainError
 from shared.logs import configure_logging, get_logger
+from shared.policy import PolicyError, load_policy
 from shared.settings import Settings
 
 log = get_logger("baton.cli")
 GC_GEN0_THRESHOLD = 20_000  # allocations between young collections (CPython default: 700)
-SERVICES = ("intake", "router", "followup")
 
 
 def _serve(settings: Settings, service: str) -> int:
     import uvicorn
-
-    from shared.policy import PolicyError
 
     module = importlib.import_module(f"services.{service}.app")
     try:
@@ -51,7 +59,7 @@ def _serve(settings: Settings, service: str) -> int:
 
 
 def _operator_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """What-if, audit and calibration (services/router/whatif, services/router/calibration)."""
+    """What-if (services/router/whatif), explain (ops/explain), calibration (ops/calibration)."""
     sim = sub.add_parser("simulate", help="replay stored leads through a proposed policy")
     sim.add_argument("--policy", required=True, help="the proposed policy file")
     sim.add_argument("--since", default="30d", help="30d, 12h, 2w or an ISO date (default 30d)")
@@ -75,64 +83,84 @@ def _operator_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
 
 
-def _operator(settings: Settings, args: argparse.Namespace) -> int:
-    from services.router.whatif import cli as tools
-
-    return tools.run(settings, args)
+def _dump(data: object) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-async def purge(settings: Settings, *, days: int, now: datetime | None = None) -> tuple[int, int]:
-    """Retention (`baton purge`, run daily from cron or a CronJob): anonymise leads received
-    more than `days` ago, keeping their non-personal facts. Intake and router erase their own
-    rows here, in batches; each router batch publishes `contact.erased` through the router's
-    outbox (its relay sends it), and followup erases its notes when it consumes that.
-    Returns (intake leads, router leads) erased."""
-    from services.intake.service import purge_expired as purge_intake
-    from services.router.service import purge_expired as purge_router
-    from services.router.store import forget_erased_contacts
-    from shared.db import Outbox, make_engine, make_sessionmaker
+async def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from services.router.whatif.run import period, run_simulation
+    from services.router.whatif.simulate import render_text
+    from shared.db import read_only_session
     from shared.events import utcnow
 
-    now = now or utcnow()
-    before = now - timedelta(days=days)
-    engine = make_engine(settings.database_url, pool_size=1)
-    sessions = make_sessionmaker(engine)
-    outbox = Outbox("router")
-    counts = [0, 0]
+    policy = load_policy(args.policy)
+    since, until = period(args.since, args.until, now=utcnow())
+    async with read_only_session(settings.database_url) as session:
+        started = time.perf_counter()
+        report = await run_simulation(session, policy=policy, since=since, until=until)
+        elapsed = time.perf_counter() - started
+    if args.json:
+        _dump(report.as_dict())
+    else:
+        sys.stdout.write(render_text(report, max_changes=args.changes))
+    print(f"replayed {report.leads} leads in {elapsed:.1f} s", file=sys.stderr)
+    return 0
+
+
+async def _explain(settings: Settings, args: argparse.Namespace) -> int:
+    from ops.explain import explain_lead
+    from shared.db import read_only_session
+
+    policy = load_policy(args.policy or settings.policy_path)
+    async with read_only_session(settings.database_url) as session:
+        sys.stdout.write(await explain_lead(session, args.lead_id, policy=policy))
+    return 0
+
+
+async def _calibration(settings: Settings, args: argparse.Namespace) -> int:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from ops.calibration import run_calibration
+    from ops.calibration.metrics import calibration_gauges
+    from ops.calibration.plot import plot_png
+    from ops.calibration.report import render_text
+    from services.router.whatif.run import period
+    from shared.db import read_only_session
+    from shared.events import utcnow
+
+    policy = load_policy(args.policy or settings.policy_path)
+    since, until = period(args.since, args.until, now=utcnow())
+    async with read_only_session(settings.database_url) as session:
+        report = await run_calibration(
+            session, policy=policy, since=since, until=until, keep=args.keep
+        )
+    if args.json:
+        _dump(report.as_dict())
+    else:
+        sys.stdout.write(render_text(report))
+    if args.png:
+        await asyncio.to_thread(Path(args.png).write_bytes, plot_png(report))
+        print(f"wrote {args.png}", file=sys.stderr)
+    if args.prom:
+        # Prometheus text format for node_exporter's textfile collector (or a Pushgateway):
+        # the calibration is a periodic report, not a per-request measurement.
+        registry = CollectorRegistry()
+        calibration_gauges(report, registry)
+        await asyncio.to_thread(Path(args.prom).write_bytes, generate_latest(registry))
+        print(f"wrote {args.prom}", file=sys.stderr)
+    return 0
+
+
+def _operator(settings: Settings, args: argparse.Namespace) -> int:
+    tools = {"simulate": _simulate, "explain": _explain, "report": _calibration}
     try:
-        while True:
-            async with sessions() as session, session.begin():
-                done = await purge_intake(session, before=before, now=now)
-            counts[0] += len(done)
-            if not done:
-                break
-        while True:
-            async with sessions() as session, session.begin():
-                done = await purge_router(
-                    session,
-                    outbox=outbox,
-                    topic=settings.topics.contacts_erased,
-                    before=before,
-                    now=now,
-                )
-            counts[1] += len(done)
-            if not done:
-                break
-        # Erased contacts' digests are needed only while a lead from before the erasure can
-        # still be in Kafka: the topics' retention, plus a day of margin.
-        forget_before = now - timedelta(hours=settings.topic_retention_hours + 24)
-        async with sessions() as session, session.begin():
-            forgotten = await forget_erased_contacts(session, before=forget_before)
-    finally:
-        await engine.dispose()
-    log.info(
-        "retention.purged",
-        days=days,
-        intake=counts[0],
-        router=counts[1],
-        erased_contacts_forgotten=forgotten,
-    )
-    return counts[0], counts[1]
+        return asyncio.run(tools[args.cmd](settings, args))
+    except PolicyError as exc:
+        print(f"invalid policy: {exc}", file=sys.stderr)
+        return 2
+    except (DomainError, ValueError) as exc:
+        print(f"baton {args.cmd}: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "serve":
         return _serve(settings, args.service)
     if args.cmd == "migrate":
-        from shared.migrations import run_all
+        from ops.migrate import run_all
 
         run_all(settings.database_url)
         print("migrations applied")
@@ -169,13 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         print("topics ready: " + ", ".join(settings.topics.all()))
         return 0
     if args.cmd == "docs":
-        from shared.contract_docs import write
+        from ops.contract_docs import write
 
         for path in write():
             print(f"wrote {path}")
         return 0
     if args.cmd == "purge":
-        from shared.policy import load_policy
+        from ops.retention import purge
 
         days = args.days or load_policy(settings.policy_path).retention.lead_days
         result = asyncio.run(purge(settings, days=days))
@@ -184,8 +212,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd in ("simulate", "explain", "report"):
         return _operator(settings, args)
     if args.cmd == "check-policy":
-        from shared.policy import PolicyError, load_policy
-
         try:
             policy = load_policy(args.path or settings.policy_path)
         except PolicyError as exc:

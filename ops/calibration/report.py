@@ -1,6 +1,6 @@
 """The calibration report: how leads of each score band, stage, source and rule turned out.
 
-Pure: built from ``history.OutcomeRow`` values and the policy. A lead's outcome is the
+Pure: built from ``queries.OutcomeRow`` values and the policy. A lead's outcome is the
 strongest activity recorded for it (converted > disqualified > rejected > not ready > still
 open); merged touches count for cost only; leads the router disqualified were never handed off.
 
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ops.calibration.queries import OutcomeRow
 from services.router.domain.facts import flatten_lead
 from services.router.domain.scoring import score
-from services.router.whatif.history import OutcomeRow
 from shared.logs import scrub
 from shared.policy import Policy
 

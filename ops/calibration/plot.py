@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from services.router.calibration.report import BAND_WIDTH, CalibrationReport, Rate
+from ops.calibration.report import BAND_WIDTH, CalibrationReport, Rate
 
 RGB = tuple[int, int, int]
 WHITE: RGB = (255, 255, 255)

@@ -16,11 +16,11 @@ import yaml
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from ops.services import SERVICES
 from shared.events import EVENT_TYPES, CloudEvent
 from shared.settings import Topics
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("intake", "router", "followup")
 
 # topic attribute -> (event types carried, producers, consumers)
 TOPIC_EVENTS: dict[str, tuple[list[str], str, str]] = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.router.whatif.history import LeadAudit
+from ops.explain.queries import LeadAudit
 from shared.logs import scrub
 from shared.policy import Policy
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from services.router.calibration.report import CalibrationReport
+from ops.calibration.report import CalibrationReport
 
 
 class CalibrationGauges:

@@ -18,10 +18,10 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router.calibration.metrics import calibration_gauges
-from services.router.calibration.plot import BLUE, RED, plot_png
-from services.router.calibration.report import render_text
-from services.router.whatif.run import run_calibration
+from ops.calibration import run_calibration
+from ops.calibration.metrics import calibration_gauges
+from ops.calibration.plot import BLUE, RED, plot_png
+from ops.calibration.report import render_text
 from shared.settings import Settings
 from tests.router.whatif.synthetic import THRESHOLD, Synth, generate, policy_data, to_policy
 
@@ -207,7 +207,7 @@ def test_calibration_cli_writes_prometheus_text(migrated: Settings, tmp_path: Pa
         [
             sys.executable,
             "-m",
-            "shared.cli",
+            "ops.cli",
             "report",
             "calibration",
             "--since",
