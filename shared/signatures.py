@@ -1,5 +1,8 @@
 """Webhook signature verification (pure: the caller passes `now`).
 
+Shared by every service that receives signed webhooks (intake's lead sources, followup's
+activity sources), so each scheme is implemented once.
+
 Why hand-written instead of vendor SDKs: we need one behaviour for all schemes (several secrets
 for key rotation, constant-time comparison, errors that say *what* failed without leaking the
 secret or the expected value), and no SDK does network or clock reads behind our back.
@@ -15,7 +18,16 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from .errors import InvalidSignature
+from shared.errors import DomainError
+
+
+class InvalidSignature(DomainError):
+    """The request is not signed by the configured sender (401); `fields` name the headers."""
+
+    status = 401
+    type_slug = "invalid-signature"
+    title = "Missing or invalid signature"
+
 
 TOLERANCE_SECONDS = 5 * 60
 _MAX_SIGNATURES = 32  # bound the work one request can cause

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
-from services.intake.domain.errors import InvalidSignature
-from services.intake.domain.signatures import (
+from shared.signatures import (
+    InvalidSignature,
     decode_standard_webhooks_secret,
     hubspot_signed_uri,
     verify_hubspot_v3,
