@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.followup import store
-from services.followup.service import FollowupService, LeadNotFound
+from services.followup.service import FollowupService
 from shared.auth import Token, require
+from shared.errors import LeadNotFound
 from shared.events import ActivityType, LeadActivity
 from shared.http import problem_responses
 from shared.runtime import Runtime

@@ -26,7 +26,7 @@ from services.followup.domain.clock import (
 )
 from services.followup.metrics import FollowupMetrics
 from shared.db import Outbox
-from shared.errors import DomainError
+from shared.errors import DomainError, LeadNotFound
 from shared.events import (
     CloudEvent,
     ContactErased,
@@ -52,12 +52,6 @@ TICK_LIMIT = 1000
 class TickResult:
     fired: int  # escalations, re-engagements and dead-letters published by this tick
     full: bool  # a claim hit its limit: more is due now, so tick again without sleeping
-
-
-class LeadNotFound(DomainError):
-    status = 404
-    type_slug = "lead-not-found"
-    title = "Lead not found"
 
 
 class InvalidActivity(DomainError):
@@ -199,9 +193,17 @@ class FollowupService:
         return True
 
     async def submit_activity(
-        self, session: AsyncSession, *, activity: LeadActivity, inbox_claim: Any
+        self,
+        session: AsyncSession,
+        *,
+        activity: LeadActivity,
+        inbox_claim: Any,
+        require_known: bool = True,
     ) -> str:
-        """HTTP path: same effect as the event, and the event is published for router/sales tools."""
+        """HTTP path: same effect as the event, and the event is published for router/sales tools.
+
+        `require_known=False` (a sales tool's signed webhook, which cannot act on a 404) keeps an
+        activity for a lead without a clock pending, as the Kafka path does."""
         activity_id = activity.activity_id or str(uuid.uuid4())
         activity = activity.model_copy(update={"activity_id": activity_id})
         event = make_event(
@@ -215,7 +217,7 @@ class FollowupService:
             session,
             activity=activity,
             activity_id=activity_id,
-            require_known=True,
+            require_known=require_known,
             source_event_id=event.id,
         ):
             await inbox_claim(session, event_id=event.id, topic=self.activity_topic)

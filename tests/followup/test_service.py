@@ -13,7 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup import store
-from services.followup.service import FollowupService, InvalidActivity, LeadNotFound
+from services.followup.service import FollowupService, InvalidActivity
+from shared.errors import LeadNotFound
 from shared.events import LeadActivity
 from tests.followup.conftest import (
     EPOCH,
