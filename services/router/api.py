@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.router import preview as views
 from services.router import store
+from services.router.erasure import erase_contact
 from services.router.metrics import RouterMetrics
-from services.router.service import PolicyHolder, erase_contact
+from services.router.service import PolicyHolder
 from services.router.whatif.run import period, simulate_policy_yaml
 from shared.auth import Token, require
 from shared.errors import DomainError
@@ -56,7 +57,6 @@ def reload_policy(request: Request) -> dict[str, str]:
         ) from exc
     previous = holder.policy.version_id
     holder.policy = policy  # atomic swap: in-flight decisions keep the object they started with
-    holder.history.append(policy.version_id)
     metrics.policy_reloads.labels("ok").inc()
     metrics.policy_info.set(time.time())
     wake = getattr(request.app.state, "gauges_wake", None)

@@ -1,8 +1,8 @@
 """Router's service layer: turn `lead.received` into one decision, recorded with its events.
 
-The decision itself is pure (domain.decision.decide); this layer loads what it needs, holds
-the assignment lock, and writes the lead, assignment, rep state, audit trace and outbox event
-in the caller's transaction.
+The decision itself is pure (`domain.decision.decide`), and so is turning it into rows,
+events and a trace (`domain.outcomes`); this layer loads what they need, holds the
+assignment lock, writes what they produce in the caller's transaction and counts it.
 
 One policy object is captured at the start of each call and threaded through everything it
 writes, so a reload landing mid-decision never mixes two versions in one decision: the
@@ -11,54 +11,26 @@ decision row, the assignment and the event all carry the version that decided.
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router import store
+from services.router import erasure, store
+from services.router.domain import outcomes
 from services.router.domain.accounts import AccountMatch, business_domain, match_account
 from services.router.domain.assignment import RepState, eligible, state_of
-from services.router.domain.decision import (
-    Assigned,
-    Disqualified,
-    Merged,
-    Unassigned,
-    decide,
-)
+from services.router.domain.decision import Assigned, Unassigned, decide
 from services.router.domain.facts import flatten_lead
-from services.router.domain.scoring import QualificationResult
+from services.router.domain.outcomes import Recorded, Recording
 from services.router.metrics import RouterMetrics
 from shared.db import Outbox, WriteBehind
-from shared.errors import DomainError
-from shared.events import (
-    AccountRef,
-    ContactErased,
-    Lead,
-    LeadAssigned,
-    LeadDisqualified,
-    LeadMerged,
-    Person,
-    RepConsidered,
-    RoutingReason,
-    RuleScore,
-    RuleTried,
-    Sla,
-    TeamRef,
-    derived_id,
-    erase_lead_data,
-    make_event,
-)
-from shared.logs import get_logger, scrub
+from shared.events import Lead
+from shared.logs import get_logger
 from shared.policy import Policy
 
 log = get_logger(__name__)
-EVENT_SOURCE = "/baton/router"
 
 
 @dataclass
@@ -66,28 +38,6 @@ class PolicyHolder:
     """The live policy; swapped atomically on reload (one attribute assignment)."""
 
     policy: Policy
-    history: list[str] = field(default_factory=list)
-
-
-def _breakdown(q: QualificationResult) -> list[RuleScore]:
-    return [
-        RuleScore(
-            rule_id=r.rule_id,
-            category=r.category,
-            points=r.points,
-            matched=r.matched,
-            reason=r.reason,
-        )
-        for r in q.breakdown
-    ]
-
-
-def _person(policy: Policy, rep_id: str | None) -> Person | None:
-    found = policy.rep(rep_id) if rep_id else None
-    if found is None:
-        return None
-    rep = found[1]
-    return Person(id=rep.id, name=rep.name, email=rep.email)
 
 
 def _keys(lead: Lead) -> store.LeadKeys:
@@ -175,10 +125,10 @@ class RouterService:
         checked under the assignment lock, so the second delivery finds it and does nothing
         ("duplicate").
         """
-        outcomes = await self.on_received_many(
+        decided = await self.on_received_many(
             session, leads=[lead], now=now, parked_retry=parked_retry
         )
-        return outcomes[0]
+        return decided[0]
 
     async def on_received_many(
         self,
@@ -202,70 +152,61 @@ class RouterService:
         policy = self.policy  # one policy for the whole batch, even if a reload lands now
         await store.lock_assignments(session)
         erased = await self._erase_in_flight(session, leads=leads, now=now)
-        outcomes: list[str] = []
+        decided: list[str] = []
         for run in _runs([(lead, _keys(lead)) for lead in leads if lead.lead_id not in erased]):
-            inputs = await store.decision_inputs(session, leads=[k for _, k in run], now=now)
-            writes = store.Writes()
-            states = inputs[0].states
-            overlay = _RunOverlay()
-            async with WriteBehind() as behind:
-                for (lead, keys), found in zip(run, inputs, strict=True):
-                    if found.seen:  # decided already (a redelivery, or a concurrent delivery won)
-                        outcomes.append("duplicate")
-                        continue
-                    mark = overlay.mark(writes)
-                    outcomes.append(
-                        self._decide_received(
-                            writes,
-                            policy,
-                            lead=lead,
-                            inputs=overlay.apply(found, keys.domain, writes.applied_to(states)),
-                            now=now,
-                            parked_retry=parked_retry,
-                        )
+            decided += await self._decide_run(
+                session, policy, run=run, now=now, parked_retry=parked_retry
+            )
+        if not erased:
+            return decided
+        rest = iter(decided)
+        return ["erased" if ld.lead_id in erased else next(rest) for ld in leads]
+
+    async def _decide_run(
+        self,
+        session: AsyncSession,
+        policy: Policy,
+        *,
+        run: list[tuple[Lead, store.LeadKeys]],
+        now: datetime,
+        parked_retry: bool,
+    ) -> list[str]:
+        """One run (`_runs`): one read, decisions in memory, written in chunks behind."""
+        inputs = await store.decision_inputs(session, leads=[k for _, k in run], now=now)
+        decided: list[str] = []
+        writes = store.Writes()
+        states = inputs[0].states
+        overlay = _RunOverlay()
+        async with WriteBehind() as behind:
+            for (lead, keys), found in zip(run, inputs, strict=True):
+                if found.seen:  # decided already (a redelivery, or a concurrent delivery won)
+                    decided.append("duplicate")
+                    continue
+                mark = overlay.mark(writes)
+                found = overlay.apply(found, keys.domain, writes.applied_to(states))
+                decided.append(
+                    self._decide_received(
+                        writes, policy, lead=lead, inputs=found, now=now, parked_retry=parked_retry
                     )
-                    overlay.record(writes, mark, lead)
-                    if len(writes.leads) >= self.write_chunk:  # written while the next are decided
-                        await behind.submit(store.write(session, writes))
-                        states, writes = writes.applied_to(states), store.Writes()
-                if writes.leads or writes.decisions:
+                )
+                overlay.record(writes, mark, lead)
+                if len(writes.leads) >= self.write_chunk:  # written while the next are decided
                     await behind.submit(store.write(session, writes))
-            self.update_team_gauges(policy, writes.applied_to(states), now)
-        if erased:
-            decided = iter(outcomes)
-            outcomes = ["erased" if ld.lead_id in erased else next(decided) for ld in leads]
-        return outcomes
+                    states, writes = writes.applied_to(states), store.Writes()
+            if writes.leads or writes.decisions:
+                await behind.submit(store.write(session, writes))
+        self.update_team_gauges(policy, writes.applied_to(states), now)
+        return decided
 
     async def _erase_in_flight(
         self, session: AsyncSession, *, leads: list[Lead], now: datetime
     ) -> set[str]:
-        """Leads received before their contact was erased that reach the router only after
-        the erasure (their event was still in Kafka): erased on arrival, never routed, and
-        announced in `contact.erased` so intake erases its copy too. A lead received after
-        the erasure is a new submission and is routed as usual. Under the assignment lock,
-        like the erasure, so a lead is either found by the erasure or finds it here."""
-        digests = {ld.lead_id: contact_digests(ld.contact.email, ld.contact.phone) for ld in leads}
-        known = await store.erased_contacts(session, [d for ds in digests.values() for d in ds])
-        if not known:
-            return set()
-        hits = [
-            ld.lead_id
-            for ld in leads
-            if any(d in known and known[d] >= ld.received_at for d in digests[ld.lead_id])
-        ]
-        if not hits:
-            return set()
-        lead_ids = list(dict.fromkeys(hits))
-        await erase_leads(
-            session,
-            outbox=self.outbox,
-            topic=self.erased_topic,
-            lead_ids=lead_ids,
-            reason="request",
-            erasure_id=str(uuid.uuid4()),
-            now=now,
+        """`erasure.erase_in_flight`, counted as decisions with the outcome "erased"."""
+        lead_ids = await erasure.erase_in_flight(
+            session, outbox=self.outbox, topic=self.erased_topic, leads=leads, now=now
         )
-        self.metrics.decisions.labels("erased", "none", "none").inc(len(lead_ids))
+        if lead_ids:
+            self.metrics.decisions.labels("erased", "none", "none").inc(len(lead_ids))
         return set(lead_ids)
 
     def _decide_received(
@@ -280,157 +221,35 @@ class RouterService:
     ) -> str:
         """The decision for one received lead, its rows appended to ``writes`` (no I/O)."""
         doc = lead.model_dump(mode="json")  # dumped once: facts and the stored row
-        facts = flatten_lead(doc)
-        email, phone = lead.contact.email, lead.contact.phone
         domain = business_domain(lead)
-        open_lead = inputs.open_lead
         account = match_account(policy, domain, inputs.account_owner)
-        states = inputs.states
         decision = decide(
-            facts=facts,
+            facts=flatten_lead(doc),
             policy=policy,
-            states=states,
+            states=inputs.states,
             account_owner_id=account.owner_id if account else None,
-            open_lead=open_lead,
+            open_lead=inputs.open_lead,
             now=now,
         )
-        base = {
-            "lead_id": lead.lead_id,
-            "source": lead.source,
-            "received_at": lead.received_at,
-            "email": email,
-            "phone": phone,
-            "company_domain": lead.contact.company_domain,
-            "policy_version": policy.version_id,
-            "lead": doc,
-            "owner_id": None,
-            "team_id": None,
-            "assignment_seq": 0,
-            "merged_into": None,
-            "score": None,
-            "tier": None,
-            "stage": None,
-            "open_until": None,
-        }
-        if isinstance(decision, Merged):
-            base.update(merged_into=decision.into_lead_id, owner_id=decision.owner_id)
-            writes.leads.append({**base, "status": "merged"})
-            data = LeadMerged(
-                lead_id=lead.lead_id,
-                into_lead_id=decision.into_lead_id,
-                owner=_person(policy, decision.owner_id),
-                touch=lead,
-                policy_version=policy.version_id,
-            )
-            self._emit(
-                writes, "lead.merged", lead.lead_id, data, derived_id(lead.lead_id, "merged"), now
-            )
-            self._trace(
-                writes,
-                policy,
-                lead.lead_id,
-                "merged",
-                now,
-                decision.explanation,
-                into_lead_id=decision.into_lead_id,
-                owner_id=decision.owner_id,
-            )
-            team = (open_lead.team_id if open_lead else None) or "none"
-            self.metrics.decisions.labels("merged", team, "none").inc()
-            return "merged"
-        q = decision.qualification
-        base.update(score=q.score, tier=q.tier, stage=q.stage)
-        breakdown = _breakdown(q)
-        if isinstance(decision, Disqualified):
-            writes.leads.append({**base, "status": "disqualified"})
-            data_d = LeadDisqualified(
-                lead_id=lead.lead_id,
-                rule_id=decision.rule_id,
-                reason=decision.reason,
-                score=q.score,
-                breakdown=breakdown,
-                source=lead.source,
-                policy_version=policy.version_id,
-            )
-            self._emit(
-                writes,
-                "lead.disqualified",
-                lead.lead_id,
-                data_d,
-                derived_id(lead.lead_id, "disqualified"),
-                now,
-            )
-            self._trace(
-                writes,
-                policy,
-                lead.lead_id,
-                "disqualified",
-                now,
-                decision.explanation,
-                rule_id=decision.rule_id,
-                reason=decision.reason,
-                score=q.score,
-                tier=q.tier,
-            )
-            self.metrics.scored.labels("none", q.tier).inc()
-            self.metrics.decisions.labels("disqualified", "none", q.tier).inc()
-            return "disqualified"
-        if isinstance(decision, Unassigned):
-            if parked_retry:
-                return "unassigned"  # still parked: the caller rolls back, nothing is recorded
-            # Nothing is published: no one can act on it. It is visible instead as a decision
-            # row (GET /v1/leads/{id}/decisions), the unassigned counter, an error log line and
-            # the eligible-reps gauge at 0 that explains it.
-            writes.leads.append({**base, "status": "unassigned"})
-            self._trace(
-                writes,
-                policy,
-                lead.lead_id,
-                "unassigned",
-                now,
-                decision.explanation,
-                rule_id=decision.rule_id,
-                reason=decision.reason,
-                considered=[c._asdict() for c in decision.choice.considered],
-                score=q.score,
-                tier=q.tier,
-            )
-            team_label = self._rule_team(policy, decision.rule_id) or "none"
-            self.metrics.scored.labels(team_label, q.tier).inc()
-            self.metrics.decisions.labels("unassigned", team_label, q.tier).inc()
-            log.error("router.no_eligible_rep", lead_id=lead.lead_id, rule=decision.rule_id)
-            return "unassigned"
-        assert isinstance(decision, Assigned)
-        owner_id, team_id = decision.owner_id, decision.choice.team_id or ""
-        open_until = now + timedelta(days=policy.dedupe.open_lead_days)
-        writes.leads.append(
-            {
-                **base,
-                "owner_id": owner_id,
-                "team_id": team_id,
-                "assignment_seq": 1,
-                "open_until": open_until,
-                "status": "assigned",
-            }
-        )
-        if domain:
-            writes.accounts.append((domain, owner_id, lead.lead_id))
-        self._assign(
-            writes,
-            policy,
+        if parked_retry and isinstance(decision, Unassigned):
+            return "unassigned"  # still parked: the caller rolls back, nothing is recorded
+        recorded = outcomes.received(
+            self._recording(writes, policy, now),
             lead=lead,
+            doc=doc,
             decision=decision,
-            seq=1,
-            now=now,
-            breakdown=breakdown,
-            account=self._account_ref(policy, account),
+            domain=domain,
+            account=account,
+            open_team=inputs.open_lead.team_id if inputs.open_lead else None,
             earlier=[lead_id for lead_id, _ in inputs.earlier],
-            previous=None,
-            reason=None,
         )
-        self.metrics.scored.labels(team_id, q.tier).inc()
-        self.metrics.assignment_latency.observe(max(0.0, (now - lead.received_at).total_seconds()))
-        return "assigned"
+        self._count(recorded)
+        if isinstance(decision, Unassigned):
+            log.error("router.no_eligible_rep", lead_id=lead.lead_id, rule=decision.rule_id)
+        elif recorded.outcome == "assigned":
+            waited = (now - lead.received_at).total_seconds()
+            self.metrics.assignment_latency.observe(max(0.0, waited))
+        return recorded.outcome
 
     async def retry_parked(self, session: AsyncSession, *, now: datetime, limit: int = 100) -> int:
         """Route leads parked as unassigned once someone can take them; returns how many moved.
@@ -486,8 +305,6 @@ class RouterService:
             log.info("router.reject_not_owner", lead_id=lead_id, actor=actor)
             return False
         lead = Lead.model_validate(row.lead)
-        domain = business_domain(lead)
-        account = await self.account_match(session, policy, domain)
         states = await store.rep_states(session)
         decision = decide(
             facts=flatten_lead(row.lead),
@@ -499,54 +316,69 @@ class RouterService:
             exclude=frozenset({row.owner_id}),
         )
         writes = store.Writes()
+        rec = self._recording(writes, policy, now)
         if not isinstance(decision, Assigned):
             log.warning("router.reassign_impossible", lead_id=lead_id, reason=reason)
-            self.metrics.decisions.labels("reassign_failed", row.team_id or "none", "none").inc()
-            self._trace(
-                writes,
-                policy,
-                lead_id,
-                "reassign_failed",
-                now,
-                decision.explanation,
+            failed = outcomes.reassign_failed(
+                rec,
+                lead_id=lead_id,
+                decision=decision,
                 reason=reason,
                 owner_id=row.owner_id,
+                team_id=row.team_id,
                 seq=row.assignment_seq,
             )
+            self._count(failed)
             await store.write(session, writes)
             return False
+        await self._record_reassignment(
+            session, rec, row=row, lead=lead, decision=decision, reason=reason, states=states
+        )
+        return True
+
+    async def _record_reassignment(
+        self,
+        session: AsyncSession,
+        rec: Recording,
+        *,
+        row: store.LeadRow,
+        lead: Lead,
+        decision: Assigned,
+        reason: str,
+        states: Mapping[str, RepState],
+    ) -> None:
+        """The lead moves from its owner to the decision's: one open lead less for the
+        previous owner, the lead row updated, and the assignment written."""
+        assert row.owner_id is not None
+        domain = business_domain(lead)
         seq = row.assignment_seq + 1
-        writes.add_open(row.owner_id, -1)
+        rec.writes.add_open(row.owner_id, -1)
         await store.update_owner(
             session,
-            lead_id=lead_id,
+            lead_id=row.lead_id,
             owner_id=decision.owner_id,
             team_id=decision.choice.team_id or "",
             seq=seq,
         )
-        earlier = await store.earlier_leads(
-            session,
-            email=lead.contact.email,
-            phone=lead.contact.phone,
-            domain=domain,
-            exclude=lead_id,
-        )
-        self._assign(
-            writes,
-            policy,
+        recorded = outcomes.assignment(
+            rec,
             lead=lead,
             decision=decision,
             seq=seq,
-            now=now,
-            breakdown=_breakdown(decision.qualification),
-            account=self._account_ref(policy, account),
-            earlier=earlier,
+            account=await self.account_match(session, rec.policy, domain),
+            earlier=await store.earlier_leads(
+                session,
+                email=lead.contact.email,
+                phone=lead.contact.phone,
+                domain=domain,
+                exclude=row.lead_id,
+            ),
             previous=row.owner_id,
             reason=reason,
         )
-        await store.write(session, writes)
-        self.update_team_gauges(policy, writes.applied_to(states), now)
-        return True
+        self._count(recorded)
+        await store.write(session, rec.writes)
+        self.update_team_gauges(rec.policy, rec.writes.applied_to(states), rec.now)
 
     async def close(
         self, session: AsyncSession, *, lead_id: str, status: str, at: datetime
@@ -595,336 +427,10 @@ class RouterService:
             return found
         return match_account(policy, domain, await store.account_owner(session, domain))
 
-    @staticmethod
-    def _account_ref(policy: Policy, account: AccountMatch | None) -> AccountRef | None:
-        if account is None:
-            return None
-        return AccountRef(
-            domain=account.domain,
-            name=account.name,
-            owner_id=account.owner_id,
-            owner=_person(policy, account.owner_id),
-        )
+    def _recording(self, writes: store.Writes, policy: Policy, now: datetime) -> Recording:
+        return Recording(writes=writes, policy=policy, topic=self.assigned_topic, now=now)
 
-    @staticmethod
-    def _rule_team(policy: Policy, rule_id: str) -> str | None:
-        return next((r.team for r in policy.rules if r.id == rule_id), None)
-
-    def _assign(
-        self,
-        writes: store.Writes,
-        policy: Policy,
-        *,
-        lead: Lead,
-        decision: Assigned,
-        seq: int,
-        now: datetime,
-        breakdown: list[RuleScore],
-        account: AccountRef | None,
-        earlier: list[str],
-        previous: str | None,
-        reason: str | None,
-    ) -> None:
-        owner_id, team_id = decision.owner_id, decision.choice.team_id or ""
-        writes.assignments.append(
-            dict(
-                lead_id=lead.lead_id,
-                seq=seq,
-                owner_id=owner_id,
-                team_id=team_id,
-                rule_id=decision.rule_id,
-                strategy=decision.choice.strategy,
-                reason=decision.choice.reason,
-                previous_owner_id=previous,
-                assigned_at=now,
-                due_at=decision.due_at,
-                policy_version=policy.version_id,
-            )
-        )
-        writes.add_open(owner_id, 1)
-        writes.set_weights(decision.choice.rr_weights)
-        team = policy.team(team_id)
-        found = policy.rep(owner_id)
-        assert team is not None and found is not None
-        rep = found[1]
-        manager_email = team.manager_email_for(rep)
-        q = decision.qualification
-        considered = [
-            RepConsidered(rep_id=c.rep_id, eligible=c.eligible, reason=c.reason)
-            for c in decision.choice.considered
-        ]
-        data = LeadAssigned(
-            lead_id=lead.lead_id,
-            assignment_seq=seq,
-            assigned_at=now,
-            owner=Person(id=rep.id, name=rep.name, email=rep.email),
-            manager=Person(
-                name=team.manager.name if manager_email == team.manager.email else manager_email,
-                email=manager_email,
-            ),
-            team=TeamRef(id=team.id, name=team.name),
-            score=q.score,
-            tier=q.tier,
-            stage=q.stage,
-            breakdown=breakdown,
-            framework=q.framework,
-            routing=RoutingReason(
-                rule_id=decision.rule_id,
-                strategy=decision.choice.strategy,
-                reason=decision.choice.reason,
-                fallback_used=decision.choice.fallback_used,
-            ),
-            explanation=list(decision.explanation),
-            sla=Sla(
-                tier=decision.tier,
-                window_seconds=decision.window_seconds,
-                clock=decision.clock,
-                due_at=decision.due_at,
-            ),
-            lead=lead,
-            account=account,
-            earlier_leads=earlier,
-            previous_owner=_person(policy, previous),
-            reason=reason,
-            policy_version=policy.version_id,
-            rules_tried=[
-                RuleTried(rule_id=t.rule_id, matched=t.matched, reason=t.reason)
-                for t in decision.rule_trace
-            ],
-            considered=considered,
-        )
-        self._emit(
-            writes,
-            "lead.assigned",
-            lead.lead_id,
-            data,
-            derived_id(lead.lead_id, "assigned", seq),
-            now,
-        )
-        self._trace(
-            writes,
-            policy,
-            lead.lead_id,
-            "assigned" if seq == 1 else "reassigned",
-            now,
-            decision.explanation,
-            owner_id=owner_id,
-            team_id=team_id,
-            seq=seq,
-            rule_id=decision.rule_id,
-            strategy=decision.choice.strategy,
-            previous_owner_id=previous,
-            reason=reason,
-            score=q.score,
-            tier=q.tier,
-            due_at=decision.due_at.isoformat(),
-            considered=[c.model_dump() for c in considered],
-        )
-        self.metrics.decisions.labels(
-            "assigned" if seq == 1 else "reassigned", team_id, q.tier
-        ).inc()
-
-    def _emit(
-        self,
-        writes: store.Writes,
-        type_: str,
-        lead_id: str,
-        data: Any,
-        event_id: str,
-        now: datetime,
-    ) -> None:
-        event = make_event(
-            type=type_, source=EVENT_SOURCE, subject=lead_id, data=data, id=event_id, time=now
-        )
-        writes.outbox.append((event.id, self.assigned_topic, lead_id, event.to_bytes()))
-
-    def _trace(
-        self,
-        writes: store.Writes,
-        policy: Policy,
-        lead_id: str,
-        kind: str,
-        now: datetime,
-        lines: Any,
-        **extra: Any,
-    ) -> None:
-        writes.decision(
-            lead_id=lead_id,
-            kind=kind,
-            policy_version=policy.version_id,
-            at=now,
-            trace={"explanation": list(lines), **extra},
-        )
-
-
-# --- right to erasure and retention ------------------------------------------------------------
-
-
-class InvalidContact(DomainError):
-    status = 422
-    type_slug = "invalid-contact"
-    title = "No usable contact to erase"
-
-
-REJECTED_PREFIX = "rejected by owner"
-
-
-def normalise_contact(email: str | None, phone: str | None) -> tuple[str | None, str | None]:
-    """The contact as the router stored it: e-mail lower-cased, phone in E.164.
-
-    Never echoes the values in errors (they are personal data).
-    """
-    fields: list[dict[str, str]] = []
-    norm_email = norm_phone = None
-    if email is not None and email.strip():
-        norm_email = email.strip().lower()
-        local, at, domain = norm_email.rpartition("@")
-        if not at or not local or not domain:
-            fields.append({"name": "email", "message": "not an e-mail address"})
-        else:
-            try:  # stored domains are ASCII (punycode)
-                norm_email = f"{local}@{domain.encode('idna').decode('ascii')}"
-            except UnicodeError:
-                fields.append({"name": "email", "message": "not an e-mail address"})
-    if phone is not None and phone.strip():
-        try:
-            number = phonenumbers.parse(phone.strip(), None)
-            if not phonenumbers.is_valid_number(number):
-                raise ValueError
-            norm_phone = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        except (phonenumbers.NumberParseException, ValueError):
-            fields.append(
-                {"name": "phone", "message": "not a valid phone number in +<country> form"}
-            )
-    if fields:
-        raise InvalidContact("the contact is not valid", fields=fields)
-    if norm_email is None and norm_phone is None:
-        raise InvalidContact(
-            "give the contact's email or phone",
-            fields=[{"name": "email", "message": "email or phone is required"}],
-        )
-    return norm_email, norm_phone
-
-
-def contact_digests(email: str | None, phone: str | None) -> list[str]:
-    """One-way digests (hex SHA-256) of a normalised contact: all the router keeps of an
-    erased one, to recognise its leads still in flight."""
-    out = []
-    if email:
-        out.append(hashlib.sha256(b"email:" + email.encode()).hexdigest())
-    if phone:
-        out.append(hashlib.sha256(b"phone:" + phone.encode()).hexdigest())
-    return out
-
-
-def erase_trace(trace: Any) -> Any:
-    """A decision trace without anything personal: a rep's free-text rejection reason is
-    dropped, and e-mail/phone shaped text is masked (traces normally hold policy words only)."""
-    if isinstance(trace, dict):
-        out = {k: erase_trace(v) for k, v in trace.items()}
-        reason = out.get("reason")
-        if isinstance(reason, str) and reason.startswith(REJECTED_PREFIX + ":"):
-            out["reason"] = REJECTED_PREFIX
-        return out
-    if isinstance(trace, list):
-        return [erase_trace(v) for v in trace]
-    if isinstance(trace, str):
-        return scrub(trace)
-    return trace
-
-
-async def erase_leads(
-    session: AsyncSession,
-    *,
-    outbox: Outbox,
-    topic: str,
-    lead_ids: list[str],
-    reason: str,
-    erasure_id: str,
-    now: datetime,
-) -> None:
-    """Erase these leads' personal data in the router, log the erasure and publish
-    `contact.erased` (ids only) in the same transaction, so intake, followup and sales tools
-    follow. Idempotent: erasing an erased lead changes nothing."""
-    for lead_id, doc in (await store.lead_documents(session, lead_ids)).items():
-        await store.erase_lead(session, lead_id=lead_id, lead=erase_lead_data(doc), at=now)
-    for decision_id, trace in await store.decision_traces(session, lead_ids):
-        erased = erase_trace(trace)
-        if erased != trace:
-            await store.replace_trace(session, decision_id=decision_id, trace=erased)
-    await store.record_erasure(
-        session, erasure_id=erasure_id, reason=reason, lead_ids=lead_ids, at=now
-    )
-    if lead_ids:
-        data = ContactErased(
-            erasure_id=erasure_id,
-            lead_ids=lead_ids,
-            erased_at=now,
-            reason="retention" if reason == "retention" else "request",
-        )
-        event = make_event(
-            type="contact.erased",
-            source=EVENT_SOURCE,
-            subject=erasure_id,
-            data=data,
-            id=erasure_id,
-            time=now,
-        )
-        await outbox.add(session, topic=topic, event=event)
-    log.info("router.erased", erasure_id=erasure_id, reason=reason, leads=len(lead_ids))
-
-
-async def erase_contact(
-    session: AsyncSession,
-    *,
-    outbox: Outbox,
-    topic: str,
-    email: str | None,
-    phone: str | None,
-    now: datetime,
-) -> tuple[str, list[str]]:
-    """Right to erasure: every lead of this contact loses its personal data; returns
-    (erasure id, lead ids). Taken under the assignment lock, so no decision for the same
-    contact is half-way through while the leads are erased."""
-    norm_email, norm_phone = normalise_contact(email, phone)
-    await store.lock_assignments(session)
-    lead_ids = await store.contact_lead_ids(session, email=norm_email, phone=norm_phone)
-    erasure_id = str(uuid.uuid4())
-    await store.remember_erased_contact(
-        session, digests=contact_digests(norm_email, norm_phone), erasure_id=erasure_id, at=now
-    )
-    await erase_leads(
-        session,
-        outbox=outbox,
-        topic=topic,
-        lead_ids=lead_ids,
-        reason="request",
-        erasure_id=erasure_id,
-        now=now,
-    )
-    return erasure_id, lead_ids
-
-
-async def purge_expired(
-    session: AsyncSession,
-    *,
-    outbox: Outbox,
-    topic: str,
-    before: datetime,
-    now: datetime,
-    limit: int = 500,
-) -> list[str]:
-    """Retention: erase up to `limit` leads received before `before` (one `contact.erased`
-    per batch); call again until it returns nothing."""
-    lead_ids = await store.expired_lead_ids(session, before=before, limit=limit)
-    if lead_ids:
-        await erase_leads(
-            session,
-            outbox=outbox,
-            topic=topic,
-            lead_ids=lead_ids,
-            reason="retention",
-            erasure_id=str(uuid.uuid4()),
-            now=now,
-        )
-    return lead_ids
+    def _count(self, recorded: Recorded) -> None:
+        self.metrics.decisions.labels(recorded.outcome, recorded.team, recorded.tier).inc()
+        if recorded.scored:
+            self.metrics.scored.labels(recorded.team, recorded.tier).inc()

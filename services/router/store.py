@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router.domain.assignment import RepState
+from services.router.domain.writes import Writes as Writes  # the rows `write` takes
 
 # One lock serialises assignment decisions across every router instance, so round-robin
 # pointers and rep loads are read and written by one decision at a time.
@@ -111,16 +111,6 @@ async def account_owner(session: AsyncSession, domain: str) -> str | None:
         text("SELECT owner_id FROM router.accounts WHERE domain = :d"), {"d": domain}
     )
     return owner
-
-
-async def claim_account(session: AsyncSession, *, domain: str, owner_id: str, lead_id: str) -> None:
-    await session.execute(
-        text(
-            "INSERT INTO router.accounts (domain, owner_id, first_lead_id) "
-            "VALUES (:d, :o, :l) ON CONFLICT (domain) DO NOTHING"
-        ),
-        {"d": domain, "o": owner_id, "l": lead_id},
-    )
 
 
 async def update_owner(
@@ -437,47 +427,6 @@ async def decision_inputs(
             )
         )
     return out
-
-
-@dataclass
-class Writes:
-    """The rows one or more decisions produce, written by `write` in a single statement.
-
-    Rep-state changes are merged per rep (open-lead deltas add up, the last round-robin
-    weight wins), so a statement never touches one rep_state row twice.
-    """
-
-    leads: list[dict[str, Any]] = field(default_factory=list)
-    accounts: list[tuple[str, str, str]] = field(default_factory=list)
-    assignments: list[dict[str, Any]] = field(default_factory=list)
-    open_deltas: dict[str, int] = field(default_factory=dict)
-    weights: dict[str, int] = field(default_factory=dict)
-    decisions: list[tuple[str, str, str, datetime, str]] = field(default_factory=list)
-    outbox: list[tuple[str, str, str, bytes]] = field(default_factory=list)
-
-    def add_open(self, rep_id: str, delta: int) -> None:
-        self.open_deltas[rep_id] = self.open_deltas.get(rep_id, 0) + delta
-
-    def set_weights(self, weights: Mapping[str, int]) -> None:
-        self.weights.update(weights)
-
-    def decision(
-        self, *, lead_id: str, kind: str, policy_version: str, at: datetime, trace: dict[str, Any]
-    ) -> None:
-        blob = orjson.dumps(trace, default=str).decode()
-        self.decisions.append((lead_id, kind, policy_version, at, blob))
-
-    def applied_to(self, states: Mapping[str, RepState]) -> dict[str, RepState]:
-        """The rep states as they will be once these writes commit (for the gauges)."""
-        out = dict(states)
-        for rep in set(self.open_deltas) | set(self.weights):
-            old = out.get(rep) or RepState(rep)
-            out[rep] = RepState(
-                rep,
-                max(old.open_leads + self.open_deltas.get(rep, 0), 0),
-                self.weights.get(rep, old.rr_current_weight),
-            )
-        return out
 
 
 _LEAD_COLS = (

@@ -11,7 +11,7 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from services.router import store
-from services.router.service import contact_digests, erase_contact
+from services.router.erasure import contact_digests, erase_contact
 from shared.db import Outbox
 from shared.events import utcnow
 

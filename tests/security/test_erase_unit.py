@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from services.router.service import InvalidContact, erase_trace, normalise_contact
+from services.router.erasure import InvalidContact, erase_trace, normalise_contact
 from shared.events import Lead, erase_lead_data
 
 LEAD = Lead.model_validate(
