@@ -909,9 +909,9 @@ def _check_notify(p: Policy) -> list[str]:
             if isinstance(prefs.escalation, dict):
                 for level in prefs.escalation:
                     if level not in actions:
-                        errors.append(f"{path}.escalation.{level}: no escalation level {level}")
+                        errors.append(f"{path}.escalation[{level}]: no escalation level {level}")
                     elif actions[level] == "reassign":
-                        errors.append(f"{path}.escalation.{level}: {_REASSIGN_SENDS_NOTHING}")
+                        errors.append(f"{path}.escalation[{level}]: {_REASSIGN_SENDS_NOTHING}")
     return errors
 
 
