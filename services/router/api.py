@@ -1,8 +1,10 @@
-"""Router admin API: policy reload and a lead's decision trail (bearer token required)."""
+"""Router HTTP API (bearer token required): the policy (reload, what-if), leads and their
+decisions, rep availability, route preview, and erasure."""
 
 from __future__ import annotations
 
-import time
+import uuid
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -10,59 +12,43 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.router import preview as views
-from services.router import store
+from services.router import store, views
 from services.router.erasure import erase_contact
-from services.router.metrics import RouterMetrics
-from services.router.service import PolicyHolder
+from services.router.service import InvalidPolicy, RouterService
+from services.router.ticker import Ticker
 from services.router.whatif.run import period, simulate_policy_yaml
 from shared.auth import Token, require
-from shared.errors import DomainError
-from shared.events import utcnow
-from shared.http import problem_responses
-from shared.policy import PolicyError, load_policy
+from shared.errors import DomainError, LeadNotFound
+from shared.events import Channel, Consent, Contact, Engagement, Lead, utcnow
+from shared.http import problem_responses, unstorable_text
 from shared.runtime import Runtime
 
 router = APIRouter(responses=problem_responses(400, 401, 403, 404, 422, 503))
 
 
-class InvalidPolicy(DomainError):
+class UnstorableText(DomainError):
     status = 422
-    type_slug = "invalid-policy"
-    title = "Invalid routing policy"
+    type_slug = "invalid-request"
+    title = "Invalid request"
 
 
-class LeadNotFound(DomainError):
+class ErasureNotFound(DomainError):
     status = 404
-    type_slug = "lead-not-found"
-    title = "Lead not found"
+    type_slug = "erasure-not-found"
+    title = "Erasure not found"
 
 
-def _field_error(error: str) -> dict[str, str]:
-    """ "teams[0].reps[1].timezone: unknown time zone" -> {name, message} for problem+json."""
-    name, sep, message = error.partition(": ")
-    return {"name": name, "message": message} if sep else {"name": "policy", "message": error}
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
-def reload_policy(request: Request) -> dict[str, str]:
-    holder: PolicyHolder = request.app.state.policy
-    metrics: RouterMetrics = request.app.state.router_metrics
-    try:
-        policy = load_policy(request.app.state.policy_path)
-    except PolicyError as exc:
-        metrics.policy_reloads.labels("invalid").inc()
-        raise InvalidPolicy(
-            f"the policy file was not loaded; version {holder.policy.version_id} stays live: {exc}",
-            fields=[_field_error(e) for e in exc.errors],
-        ) from exc
-    previous = holder.policy.version_id
-    holder.policy = policy  # atomic swap: in-flight decisions keep the object they started with
-    metrics.policy_reloads.labels("ok").inc()
-    metrics.policy_info.set(time.time())
-    wake = getattr(request.app.state, "gauges_wake", None)
-    if wake is not None:
-        wake.set()  # eligible-reps gauges follow the new teams at once
-    return {"previous_version": previous, "version": policy.version_id, "label": policy.label}
+def _service(request: Request) -> RouterService:
+    service: RouterService = request.app.state.router_service
+    return service
+
+
+# --- the policy ----------------------------------------------------------------------------
 
 
 @router.post("/v1/admin/policy/reload")
@@ -70,28 +56,18 @@ async def post_reload(
     request: Request, _: Annotated[Token, Depends(require("admin"))]
 ) -> dict[str, str]:
     """Load and validate the policy file again; an invalid file keeps the current policy."""
-    return reload_policy(request)
+    result = _service(request).reload_policy(request.app.state.policy_path)
+    ticker: Ticker = request.app.state.ticker
+    ticker.wake()  # eligible-reps gauges follow the new teams at once
+    return result
 
 
 @router.get("/v1/admin/policy")
 async def get_policy(
     request: Request, _: Annotated[Token, Depends(require("read"))]
 ) -> dict[str, Any]:
-    holder: PolicyHolder = request.app.state.policy
-    return {"version": holder.policy.version_id, "label": holder.policy.label}
-
-
-@router.get("/v1/leads/{lead_id}/decisions")
-async def get_decisions(
-    lead_id: UUID, request: Request, _: Annotated[Token, Depends(require("read"))]
-) -> dict[str, Any]:
-    """Every decision taken for the lead, with its policy version and plain-language trace."""
-    runtime: Runtime = request.app.state.runtime
-    async with runtime.sessions() as session:
-        found = await views.lead_history(session, str(lead_id), detail=False)
-    if found is None:
-        raise LeadNotFound("the router has no lead with this id")
-    return found
+    policy = _service(request).policy
+    return {"version": policy.version_id, "label": policy.label}
 
 
 @router.post(
@@ -114,9 +90,85 @@ async def post_simulate(
     if len(body) > 1_048_576:
         raise InvalidPolicy("the proposed policy is larger than 1 MiB")
     start, end = period(since, until, now=utcnow())
-    runtime: Runtime = request.app.state.runtime
-    async with runtime.sessions() as session:
+    async with _runtime(request).sessions() as session:
         return await simulate_policy_yaml(session, policy_yaml=body, since=start, until=end)
+
+
+# --- leads, reps and the route preview -----------------------------------------------------
+
+
+@router.get("/v1/leads/{lead_id}")
+async def get_lead(
+    lead_id: UUID, request: Request, _: Annotated[Token, Depends(require("read"))]
+) -> dict[str, Any]:
+    """The lead as routed, with its assignments and every decision (policy version, trace)."""
+    async with _runtime(request).sessions() as session:
+        found = await views.lead_history(session, str(lead_id), detail=True)
+    if found is None:
+        raise LeadNotFound("the router has no lead with this id")
+    return found
+
+
+@router.get("/v1/leads/{lead_id}/decisions")
+async def get_decisions(
+    lead_id: UUID, request: Request, _: Annotated[Token, Depends(require("read"))]
+) -> dict[str, Any]:
+    """Every decision taken for the lead, with its policy version and plain-language trace."""
+    async with _runtime(request).sessions() as session:
+        found = await views.lead_history(session, str(lead_id), detail=False)
+    if found is None:
+        raise LeadNotFound("the router has no lead with this id")
+    return found
+
+
+@router.get("/v1/admin/reps")
+async def get_reps(
+    request: Request, _: Annotated[Token, Depends(require("read"))]
+) -> dict[str, Any]:
+    """Every rep's availability now (active, out of office, open leads vs capacity, on duty)."""
+    async with _runtime(request).sessions() as session:
+        return {"reps": await views.reps(_service(request), session, now=utcnow())}
+
+
+class PreviewIn(BaseModel):
+    """A canonical lead as intake would produce it; ids and times are filled in when absent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(default="preview", max_length=64)
+    channel: Channel = "form"
+    received_at: datetime | None = None
+    contact: Contact
+    consent: Consent = Field(default_factory=Consent)
+    message: str | None = Field(default=None, max_length=10_000)
+    utm: dict[str, str] = Field(default_factory=dict)
+    engagement: Engagement = Field(default_factory=Engagement)
+    company_size: int | None = Field(default=None, ge=0)
+    industry: str | None = Field(default=None, max_length=200)
+    answers: dict[str, str] = Field(default_factory=dict)
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+@router.post("/v1/route/preview")
+async def post_preview(
+    body: PreviewIn, request: Request, _: Annotated[Token, Depends(require("read"))]
+) -> dict[str, Any]:
+    """Score and route a lead on the live policy without assigning it: the same trace, no effects."""
+    now = utcnow()
+    data = body.model_dump()
+    found = unstorable_text(data)
+    if found:
+        raise UnstorableText(
+            f"the request has invalid fields: {found}",
+            fields=[{"name": found, "message": "contains a NUL character or a lone surrogate"}],
+        )
+    data["received_at"] = data["received_at"] or now
+    lead = Lead(lead_id=str(uuid.uuid4()), **data)
+    async with _runtime(request).sessions() as session:
+        return await views.preview(_service(request), session, lead=lead, now=now)
+
+
+# --- erasure -------------------------------------------------------------------------------
 
 
 class ErasureIn(BaseModel):
@@ -134,12 +186,6 @@ class ErasureAccepted(BaseModel):
     lead_ids: list[str]
 
 
-class ErasureNotFound(DomainError):
-    status = 404
-    type_slug = "erasure-not-found"
-    title = "Erasure not found"
-
-
 @router.post(
     "/v1/admin/erasure",
     status_code=202,
@@ -151,7 +197,7 @@ async def post_erasure(
     """Right to erasure: the router erases the contact's personal data from its leads and
     decisions now, and publishes `contact.erased` (ids only) so intake, followup and sales
     tools erase theirs. 202: the router's part is committed; the others follow from the event."""
-    runtime: Runtime = request.app.state.runtime
+    runtime = _runtime(request)
     async with runtime.sessions() as session, session.begin():
         erasure_id, lead_ids = await erase_contact(
             session,
@@ -171,8 +217,7 @@ async def get_erasure(
     erasure_id: UUID, request: Request, _: Annotated[Token, Depends(require("admin"))]
 ) -> dict[str, Any]:
     """The erasure log entry: when, why (request or retention) and which lead ids."""
-    runtime: Runtime = request.app.state.runtime
-    async with runtime.sessions() as session:
+    async with _runtime(request).sessions() as session:
         row = await store.get_erasure(session, str(erasure_id))
     if row is None:
         raise ErasureNotFound("no erasure with this id")

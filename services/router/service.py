@@ -11,9 +11,11 @@ decision row, the assignment and the event all carry the version that decided.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,9 +28,10 @@ from services.router.domain.facts import flatten_lead
 from services.router.domain.outcomes import Recorded, Recording
 from services.router.metrics import RouterMetrics
 from shared.db import Outbox, WriteBehind
+from shared.errors import DomainError
 from shared.events import Lead
 from shared.logs import get_logger
-from shared.policy import Policy
+from shared.policy import Policy, PolicyError, load_policy
 
 log = get_logger(__name__)
 
@@ -38,6 +41,18 @@ class PolicyHolder:
     """The live policy; swapped atomically on reload (one attribute assignment)."""
 
     policy: Policy
+
+
+class InvalidPolicy(DomainError):
+    status = 422
+    type_slug = "invalid-policy"
+    title = "Invalid routing policy"
+
+
+def _field_error(error: str) -> dict[str, str]:
+    """ "teams[0].reps[1].timezone: unknown time zone" -> {name, message} for problem+json."""
+    name, sep, message = error.partition(": ")
+    return {"name": name, "message": message} if sep else {"name": "policy", "message": error}
 
 
 def _keys(lead: Lead) -> store.LeadKeys:
@@ -113,6 +128,26 @@ class RouterService:
     @property
     def policy(self) -> Policy:
         return self.holder.policy
+
+    def reload_policy(self, path: str | Path) -> dict[str, str]:
+        """Load and validate the policy file again and make it live (the reload endpoint and
+        SIGHUP both call this); an invalid file raises `InvalidPolicy` naming the fields and
+        the current policy stays live."""
+        holder = self.holder
+        try:
+            policy = load_policy(path)
+        except PolicyError as exc:
+            self.metrics.policy_reloads.labels("invalid").inc()
+            raise InvalidPolicy(
+                f"the policy file was not loaded; version {holder.policy.version_id} stays "
+                f"live: {exc}",
+                fields=[_field_error(e) for e in exc.errors],
+            ) from exc
+        previous = holder.policy.version_id
+        holder.policy = policy  # atomic swap: in-flight decisions keep the object they started with
+        self.metrics.policy_reloads.labels("ok").inc()
+        self.metrics.policy_info.set(time.time())
+        return {"previous_version": previous, "version": policy.version_id, "label": policy.label}
 
     # --- lead.received ---------------------------------------------------------------------
 

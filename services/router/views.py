@@ -1,7 +1,8 @@
-"""Read-only views for the admin API: route preview and rep availability. Never writes.
+"""Read-only views for the admin API: route preview, rep availability, a lead's history.
 
-The preview runs the same pure decision as a real lead, on the live policy and the current rep
-state, so what sales ops see is what the router would do now, minus the side effects.
+Never writes. The preview runs the same pure decision as a real lead, on the live policy and
+the current rep state, so what sales ops see is what the router would do now, minus the side
+effects.
 """
 
 from __future__ import annotations

@@ -1,0 +1,67 @@
+"""The router's ticker: eligibility changes with the clock (working hours, out of office) and
+on a policy reload, so every `GAUGE_REFRESH_SECONDS`, or at once when woken, it refreshes the
+eligible-reps gauges and routes the leads parked for want of an eligible rep."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import suppress
+
+from services.router.service import RouterService
+from shared.events import utcnow
+from shared.logs import get_logger
+from shared.runtime import Runtime
+
+log = get_logger(__name__)
+GAUGE_REFRESH_SECONDS = 15.0
+
+
+class Ticker:
+    def __init__(
+        self,
+        *,
+        runtime: Runtime,
+        service: RouterService,
+        interval: float = GAUGE_REFRESH_SECONDS,
+    ) -> None:
+        self.runtime = runtime
+        self.service = service
+        self.interval = interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Tick now (after a reload: the gauges follow the new teams at once)."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="router-gauges")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def tick(self) -> int:
+        """Gauges from the stored rep state, then parked leads retried in their own
+        transaction; returns how many parked leads were routed."""
+        async with self.runtime.sessions() as session:
+            await self.service.refresh_team_gauges(session, now=utcnow())
+        async with self.runtime.sessions() as session, session.begin():
+            moved = await self.service.retry_parked(session, now=utcnow())
+        if moved:
+            self.runtime.relay.wake()
+        return moved
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception as exc:  # a database blip must not end the loop
+                log.warning("router.gauges_failed", error=type(exc).__name__)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            self._wake.clear()
