@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 # --- numbers -------------------------------------------------------------------------------
@@ -172,7 +171,6 @@ class Proc:
     popen: subprocess.Popen[bytes]
     url: str
     log: Path
-    cpu_marks: dict[str, float] = field(default_factory=dict)
 
     @property
     def pid(self) -> int:
@@ -218,27 +216,6 @@ def start_process(name: str, argv: list[str], env: dict[str, str], port: int, lo
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
     return proc
-
-
-def top_frames(profile: Path, n: int = 25) -> list[tuple[str, float, float]]:
-    """(function, self %, total %) from a py-spy raw (collapsed stacks) profile."""
-    own: dict[str, int] = {}
-    incl: dict[str, int] = {}
-    total = 0
-    for line in profile.read_text().splitlines():
-        stack, _, count_s = line.rpartition(" ")
-        if not stack or not count_s.isdigit():
-            continue
-        count = int(count_s)
-        total += count
-        frames = stack.split(";")
-        own[frames[-1]] = own.get(frames[-1], 0) + count
-        for f in set(frames):
-            incl[f] = incl.get(f, 0) + count
-    ranked = sorted(incl, key=lambda f: -incl[f])[:n]
-    return (
-        [(f, 100 * own.get(f, 0) / total, 100 * incl[f] / total) for f in ranked] if total else []
-    )
 
 
 # --- the bench environment -----------------------------------------------------------------

@@ -61,17 +61,6 @@ QUICK: dict[str, Any] = {
 }
 ALL = ("intake", "reference", "intake_multi", "reference_multi", "e2e", "router", "clocks")
 
-TARGETS = {
-    "intake_knee": 2000.0,
-    "intake_p99_500_ms": 50.0,
-    "intake_vs_reference": 0.5,
-    "e2e_p99_200_ms": 150.0,
-    "router_per_s": 2000.0,
-    "clock_p99_ms": 1000.0,
-    "clock_cpu_ratio": 1.2,
-    "rss_mb": 200.0,
-}
-
 
 def _med(runs: list[dict[str, Any]], *path: str) -> float | None:
     vals = []

@@ -124,7 +124,6 @@ class ProducerLink:
         self._stopping = asyncio.Event()
         self._kick = asyncio.Event()
         self._first_attempt = asyncio.Event()
-        self._force_new = False
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -147,11 +146,6 @@ class ProducerLink:
         producer, self.producer = self.producer, None
         if producer is not None:
             await self._close(producer, flush=True)
-
-    def reconnect(self) -> None:
-        """Ask for a fresh producer; what the old one still holds is abandoned, never sent."""
-        self._force_new = True
-        self._kick.set()
 
     async def send(
         self,
@@ -201,8 +195,7 @@ class ProducerLink:
     async def _run(self) -> None:
         backoff = Backoff(cap=self.settings.kafka_backoff_max_seconds)
         while not self._stopping.is_set():
-            want_new = self._force_new or not self.connected
-            self._force_new = False
+            want_new = not self.connected
             self._kick.clear()
             if want_new:
                 try:

@@ -232,14 +232,6 @@ class IntakeService:
         earlier = await store.record_leads(session, items)
         return [_accepted(item, e) for item, e in zip(items, earlier, strict=True)]
 
-    async def accept(
-        self, session: AsyncSession, *, req: WebhookRequest, now: datetime
-    ) -> Accepted:
-        prepared = self.prepare(req=req, now=now)
-        if isinstance(prepared, Accepted):
-            return prepared
-        return await self.record(session, item=prepared)
-
 
 def _accepted(item: store.NewLead, earlier: str | None) -> Accepted:
     if earlier is not None:

@@ -69,7 +69,6 @@ class Escalations:
         )
         self.ids: dict[tuple[str, int], set[str]] = defaultdict(set)
         self.messages = 0
-        self.last_new_at = 0.0
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -85,8 +84,6 @@ class Escalations:
                     if event.type != "lead.escalated":
                         continue
                     key = (event.subject, int(event.data["level"]))
-                    if event.id not in self.ids[key]:
-                        self.last_new_at = time.monotonic()
                     self.ids[key].add(event.id)
                     self.messages += 1
 

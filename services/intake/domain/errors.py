@@ -7,7 +7,7 @@ framework. Messages name fields, never their values: exceptions end up in logs.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 
 class IntakeError(Exception):
@@ -30,18 +30,6 @@ class IntakeError(Exception):
     def field(self) -> str | None:
         """Name of the first offending field, if a field is at fault."""
         return self.fields[0]["name"] if self.fields else None
-
-    def to_problem(self, type_base: str = "/problems/") -> dict[str, Any]:
-        """RFC 9457 body; `type_base` lets the API choose absolute or relative type URIs."""
-        body: dict[str, Any] = {
-            "type": f"{type_base}{self.type_slug}",
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if self.fields:
-            body["fields"] = [dict(f) for f in self.fields]
-        return body
 
 
 class MalformedBody(IntakeError):
