@@ -273,8 +273,9 @@ def _pairs(actual: Counter[str], simulated: Counter[str]) -> dict[str, Pair]:
     return {k: Pair(actual[k], simulated[k]) for k in keys}
 
 
-def simulate(history: History, policy: Policy) -> SimulationReport:
-    """Replay ``history`` through ``policy``; deterministic for the same inputs."""
+def _replay(history: History, policy: Policy) -> list[_Result]:
+    """Every lead of ``history`` routed by ``policy``, in arrival order, with each lead's
+    real close applied at its time; one result per lead, in ``history.leads`` order."""
     replay = _Replay(policy, accounts=dict(history.accounts))
     for o in history.open_at_start:
         replay.add_open(
@@ -297,57 +298,64 @@ def simulate(history: History, policy: Policy) -> SimulationReport:
             replay.close(lead_id)
         else:
             results[index] = replay.route(history.leads[index])
+    assert all(r is not None for r in results)  # every lead has its arrival event
+    return [r for r in results if r is not None]
 
-    a_out: Counter[str] = Counter()
-    s_out: Counter[str] = Counter()
-    a_team: Counter[str] = Counter()
-    s_team: Counter[str] = Counter()
-    a_rep: Counter[str] = Counter()
-    s_rep: Counter[str] = Counter()
-    skips: Counter[str] = Counter()
-    a_tier: Counter[str] = Counter()
-    s_tier: Counter[str] = Counter()
-    a_stage: Counter[str] = Counter()
-    s_stage: Counter[str] = Counter()
-    overflow = Pair()
-    fallback = Pair()
-    changes: list[OwnerChange] = []
-    reassigned = 0
-    for lead, result in zip(history.leads, results, strict=True):
-        assert result is not None  # every lead has its arrival event
+
+@dataclass
+class _Tally:
+    """What really happened and what the replay did, counted side by side."""
+
+    a_out: Counter[str] = field(default_factory=Counter)
+    s_out: Counter[str] = field(default_factory=Counter)
+    a_team: Counter[str] = field(default_factory=Counter)
+    s_team: Counter[str] = field(default_factory=Counter)
+    a_rep: Counter[str] = field(default_factory=Counter)
+    s_rep: Counter[str] = field(default_factory=Counter)
+    skips: Counter[str] = field(default_factory=Counter)
+    a_tier: Counter[str] = field(default_factory=Counter)
+    s_tier: Counter[str] = field(default_factory=Counter)
+    a_stage: Counter[str] = field(default_factory=Counter)
+    s_stage: Counter[str] = field(default_factory=Counter)
+    overflow: Pair = Pair()
+    fallback: Pair = Pair()
+    changes: list[OwnerChange] = field(default_factory=list)
+    reassigned: int = 0
+
+    def add(self, lead: HistoricLead, result: _Result) -> None:
         actual = lead.outcome
-        a_out[actual] += 1
-        s_out[result.outcome] += 1
+        self.a_out[actual] += 1
+        self.s_out[result.outcome] += 1
         if lead.owner_id is not None:
-            a_rep[lead.owner_id] += 1
-            a_team[lead.team_id or "-"] += 1
+            self.a_rep[lead.owner_id] += 1
+            self.a_team[lead.team_id or "-"] += 1
         if result.owner_id is not None:
-            s_rep[result.owner_id] += 1
-            s_team[result.team_id or "-"] += 1
-        skips.update(result.capacity_skips)
+            self.s_rep[result.owner_id] += 1
+            self.s_team[result.team_id or "-"] += 1
+        self.skips.update(result.capacity_skips)
         if lead.tier is not None:
-            a_tier[lead.tier] += 1
+            self.a_tier[lead.tier] += 1
         if lead.stage is not None:
-            a_stage[lead.stage] += 1
+            self.a_stage[lead.stage] += 1
         if result.tier is not None:
-            s_tier[result.tier] += 1
+            self.s_tier[result.tier] += 1
         if result.stage is not None:
-            s_stage[result.stage] += 1
-        overflow = Pair(
-            overflow.actual + lead.capacity_skip,
-            overflow.simulated + bool(result.capacity_skips),
+            self.s_stage[result.stage] += 1
+        self.overflow = Pair(
+            self.overflow.actual + lead.capacity_skip,
+            self.overflow.simulated + bool(result.capacity_skips),
         )
-        fallback = Pair(
-            fallback.actual + (lead.fallback_used and actual == "assigned"),
-            fallback.simulated + (result.fallback and result.outcome == "assigned"),
+        self.fallback = Pair(
+            self.fallback.actual + (lead.fallback_used and actual == "assigned"),
+            self.fallback.simulated + (result.fallback and result.outcome == "assigned"),
         )
-        reassigned += lead.reassigned
+        self.reassigned += lead.reassigned
         if (actual, lead.owner_id, lead.team_id) != (
             result.outcome,
             result.owner_id,
             result.team_id,
         ):
-            changes.append(
+            self.changes.append(
                 OwnerChange(
                     lead_id=lead.lead_id,
                     received_at=lead.received_at,
@@ -360,35 +368,48 @@ def simulate(history: History, policy: Policy) -> SimulationReport:
                     simulated_rule=result.rule_id,
                 )
             )
-    reps: dict[str, RepLoad] = {}
-    for rep_id in sorted(set(a_rep) | set(s_rep) | {r.id for t in policy.teams for r in t.reps}):
-        found = policy.rep(rep_id)
-        hours: float | None = None
-        if found is not None:
-            seconds = found[1].schedule().business_seconds_between(history.since, history.until)
-            hours = round(seconds / 3600, 2)
-        reps[rep_id] = RepLoad(
-            rep_id=rep_id,
-            team_id=found[0].id if found else None,
-            leads=Pair(a_rep[rep_id], s_rep[rep_id]),
-            capacity_skips=skips[rep_id],
-            business_hours=hours,
-        )
+
+    def rep_loads(self, history: History, policy: Policy) -> dict[str, RepLoad]:
+        """Every rep who had leads (really or in the replay) or is in the proposed policy."""
+        reps: dict[str, RepLoad] = {}
+        named = {r.id for t in policy.teams for r in t.reps}
+        for rep_id in sorted(set(self.a_rep) | set(self.s_rep) | named):
+            found = policy.rep(rep_id)
+            hours: float | None = None
+            if found is not None:
+                schedule = found[1].schedule()
+                seconds = schedule.business_seconds_between(history.since, history.until)
+                hours = round(seconds / 3600, 2)
+            reps[rep_id] = RepLoad(
+                rep_id=rep_id,
+                team_id=found[0].id if found else None,
+                leads=Pair(self.a_rep[rep_id], self.s_rep[rep_id]),
+                capacity_skips=self.skips[rep_id],
+                business_hours=hours,
+            )
+        return reps
+
+
+def simulate(history: History, policy: Policy) -> SimulationReport:
+    """Replay ``history`` through ``policy``; deterministic for the same inputs."""
+    tally = _Tally()
+    for lead, result in zip(history.leads, _replay(history, policy), strict=True):
+        tally.add(lead, result)
     return SimulationReport(
         since=history.since,
         until=history.until,
         policy_label=policy.label,
         policy_version=policy.version_id,
         leads=len(history.leads),
-        outcomes={k: Pair(a_out[k], s_out[k]) for k in OUTCOMES},
-        teams=_pairs(a_team, s_team),
-        reps=reps,
-        capacity_overflows=overflow,
-        fallback=fallback,
-        tiers=_pairs(a_tier, s_tier),
-        stages=_pairs(a_stage, s_stage),
-        reassigned_actual=reassigned,
-        owner_changes=tuple(changes),
+        outcomes={k: Pair(tally.a_out[k], tally.s_out[k]) for k in OUTCOMES},
+        teams=_pairs(tally.a_team, tally.s_team),
+        reps=tally.rep_loads(history, policy),
+        capacity_overflows=tally.overflow,
+        fallback=tally.fallback,
+        tiers=_pairs(tally.a_tier, tally.s_tier),
+        stages=_pairs(tally.a_stage, tally.s_stage),
+        reassigned_actual=tally.reassigned,
+        owner_changes=tuple(tally.changes),
     )
 
 
