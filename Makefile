@@ -64,6 +64,8 @@ test-faults: migrate ## fault tests only: SIGKILL a dedicated broker / the route
 lint: venv
 	$(BIN)/ruff check shared services ops tests deploy
 	$(BIN)/ruff format --check -q shared services ops tests deploy
+	$(BIN)/lint-imports --no-logo --cache-dir .import_linter_cache  # contracts: pyproject.toml
+	$(BIN)/vulture  # dead code; paths and exemptions in pyproject.toml [tool.vulture]
 
 typecheck: venv
 	$(BIN)/mypy
