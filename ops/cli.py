@@ -36,7 +36,8 @@ def _serve(settings: Settings, service: str) -> int:
         app = module.create_app(settings)
     except PolicyError as exc:
         log.error("policy.invalid", service=service, error=str(exc))
-        print(f"baton {service}: invalid routing policy: {exc}", file=sys.stderr)
+        what = getattr(exc, "what", "routing policy")  # notify's config error says its own
+        print(f"baton {service}: invalid {what}: {exc}", file=sys.stderr)
         return 2
     port = getattr(settings, f"{service}_port")
     # The objects built so far (modules, policy, app) live as long as the process: freeze them

@@ -3,4 +3,4 @@
 
 from __future__ import annotations
 
-SERVICES: tuple[str, ...] = ("intake", "router", "followup")
+SERVICES: tuple[str, ...] = ("intake", "router", "followup", "notify")

@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from standardwebhooks import Webhook
 
-from shared.policy import PolicyError
+from shared.policy import PolicyError, _Loader
+from shared.signatures import decode_standard_webhooks_secret
 
 # What an endpoint may subscribe to: the events notify consumes.
 EVENT_TYPES = (
@@ -158,7 +158,11 @@ def _format(err: Mapping[str, Any]) -> str:
 
 def parse_config(text: str) -> NotifyConfig:
     try:
-        data = yaml.safe_load(text)
+        # the policy's loader: YAML 1.2 booleans (an endpoint named "off" stays "off") and
+        # duplicate keys are errors
+        data = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+    except PolicyError as exc:
+        raise NotifyConfigError(exc.errors) from None
     except yaml.YAMLError as exc:
         raise NotifyConfigError([f"invalid YAML: {exc}"]) from None
     if data is None:
@@ -201,11 +205,9 @@ def resolve_secrets(
                     errors.append(f"{where}: secret #{n + 1} is not a whsec_<base64> secret")
                     continue
                 try:
-                    Webhook(value)
-                except Exception as exc:  # binascii.Error, EmptyWebhookSecretError
-                    errors.append(
-                        f"{where}: secret #{n + 1} does not decode ({type(exc).__name__})"
-                    )
+                    decode_standard_webhooks_secret(value)
+                except ValueError as exc:
+                    errors.append(f"{where}: secret #{n + 1} does not decode ({exc})")
                     continue
                 found.append(value)
         out[ep.name] = tuple(found)

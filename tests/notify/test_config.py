@@ -115,3 +115,11 @@ def test_an_unreadable_file_and_bad_yaml_are_config_errors(tmp_path: Path) -> No
     assert errors_of("endpoints: [")[0].startswith("invalid YAML")
     assert errors_of("- a\n") == ["notify config: the file must be a YAML mapping"]
     assert issubclass(NotifyConfigError, PolicyError)  # `baton serve` refuses to start on it
+
+
+def test_yaml_12_booleans_and_duplicate_keys() -> None:
+    assert parse_config(GOOD.replace("name: crm", "name: off")).endpoints[0].name == "off"
+    dup = GOOD.replace(
+        "    events: [lead.assigned]\n", "    events: [lead.assigned]\n    events: []\n"
+    )
+    assert errors_of(dup)[0].endswith("duplicate key 'events'")

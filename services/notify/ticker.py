@@ -1,0 +1,243 @@
+"""The dispatcher: claims due messages and sends them, each endpoint in its own slots.
+
+Each endpoint (a configured webhook endpoint, or the "slack" / "email" channel) has
+`concurrency` slots. A tick claims, per endpoint with free slots, at most that many due
+messages (`FOR UPDATE SKIP LOCKED`, so several notify instances share the work) and leases
+them (their next attempt moves past the attempt's timeout), then sends each in a task of its
+own. A slow or dead endpoint therefore fills only its own slots and is not even queried while
+they are full: the other endpoints' claims, sends and the consumer never wait for it.
+
+Each attempt is recorded in a short transaction of its own (attempt row, the message's next
+state, the endpoint's health). A crash after a send and before its record leaves the lease to
+expire, and the message is sent once more with the same `webhook-id`: receivers dedupe by it.
+
+The loop sleeps until the earliest next attempt of an endpoint with free slots (capped at
+`max_sleep`), and is woken by new messages (the consumer, after its commit), by a finished
+attempt (a slot is free again) and by the admin API (replay, enable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.notify import store
+from services.notify.channels.base import AttemptResult, Outgoing, Sender
+from services.notify.service import NotifyService
+from shared.events import utcnow
+from shared.logs import get_logger
+from shared.outage import is_outage
+from shared.runtime import Runtime
+
+log = get_logger(__name__)
+
+MIN_INTERVAL = 0.02  # shortest sleep when something is due but could not be claimed yet
+STOP_GRACE = 5.0  # seconds in-flight sends get to finish on stop; the rest are resent
+
+
+@dataclass(frozen=True)
+class Group:
+    """An endpoint with its own slots: `name` is the messages' `endpoint` column."""
+
+    name: str
+    channel: str
+    timeout_seconds: float
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        runtime: Runtime,
+        service: NotifyService,
+        senders: Mapping[str, Sender],
+        groups: list[Group],
+        concurrency: int,
+        max_sleep: float,
+        health_interval: float = 15.0,
+        lease_margin: float = 30.0,
+    ) -> None:
+        self.runtime = runtime
+        self.service = service
+        self.senders = senders
+        self.groups = [g for g in groups if g.channel in senders]
+        self.concurrency = concurrency
+        self.max_sleep = max_sleep
+        self.health_interval = health_interval
+        self.lease_margin = lease_margin
+        self.inflight: dict[str, int] = {g.name: 0 for g in self.groups}
+        self._wake = asyncio.Event()
+        self._wake_at: datetime | None = None
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sends: set[asyncio.Task[None]] = set()
+        self.stop_grace = STOP_GRACE
+
+    def wake(self, at: datetime | None = None) -> None:
+        """Something may be due at `at` (None: now or unknown): cut the sleep short unless
+        the dispatcher wakes by then anyway."""
+        if at is not None and self._wake_at is not None and at >= self._wake_at:
+            return
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._run(), name="notify-dispatcher"),
+            asyncio.create_task(self._health(), name="notify-health"),
+        ]
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        for task in self._tasks:
+            await task
+        self._tasks = []
+        if self._sends:
+            _, late = await asyncio.wait(self._sends, timeout=self.stop_grace)
+            for task in late:  # leased: sent again after the lease, with the same webhook-id
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+
+    async def idle(self) -> None:
+        """Wait until no send is in flight (tests)."""
+        while self._sends:
+            await asyncio.wait(set(self._sends))
+
+    # --- claiming ---------------------------------------------------------------------------
+
+    async def tick(self, now: datetime | None = None) -> tuple[int, float]:
+        """One claim round; returns (messages started, seconds to sleep)."""
+        now = now or utcnow()
+        started: list[tuple[Group, store.MessageRow]] = []
+        async with self.runtime.sessions() as session, session.begin():
+            disabled = await store.disabled_endpoints(session)
+            open_groups: list[Group] = []
+            for group in self.groups:
+                if group.name in disabled:
+                    continue
+                free = self.concurrency - self.inflight[group.name]
+                if free <= 0:
+                    continue
+                lease = now + timedelta(seconds=group.timeout_seconds + self.lease_margin)
+                rows = await store.claim_due(
+                    session, endpoint=group.name, now=now, limit=free, lease_until=lease
+                )
+                started += [(group, row) for row in rows]
+                if len(rows) < free:
+                    open_groups.append(group)
+            nxt = await store.next_due(session, [g.name for g in open_groups])
+        for group, row in started:
+            self.inflight[group.name] += 1
+            task = asyncio.create_task(self._deliver(group, row), name="notify-send")
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+        if nxt is None:
+            return len(started), self.max_sleep
+        until = (nxt - utcnow()).total_seconds()
+        return len(started), max(MIN_INTERVAL, min(self.max_sleep, until))
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            self._wake_at = None
+            try:
+                _, delay = await self.tick()
+            except Exception as exc:
+                level = "warning" if is_outage(exc) else "error"
+                getattr(log, level)("dispatcher.failed", error=type(exc).__name__)
+                delay = 1.0
+            self._wake_at = utcnow() + timedelta(seconds=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    # --- sending ----------------------------------------------------------------------------
+
+    async def _deliver(self, group: Group, row: store.MessageRow) -> None:
+        try:
+            await self._attempt(group, row)
+        finally:
+            self.inflight[group.name] -= 1
+            self.wake()
+
+    async def _attempt(self, group: Group, row: store.MessageRow) -> None:
+        out = Outgoing(
+            message_id=row.id,
+            event_id=row.event_id,
+            channel=row.channel,
+            target=row.target,
+            body=row.body,
+        )
+        at = utcnow()
+        started = time.perf_counter()
+        try:
+            result = await self.senders[row.channel].send(out)
+        except Exception as exc:  # a sender must not raise; if one does, it is a failed attempt
+            log.error("dispatcher.sender_raised", channel=row.channel, error=type(exc).__name__)
+            result = AttemptResult("retry", error=f"sender error ({type(exc).__name__})")
+        duration = time.perf_counter() - started
+        self.service.metrics.attempt_seconds.labels(row.channel).observe(duration)
+        nxt = self.service.after_attempt(result, channel=row.channel, step=row.step, now=at)
+        attempt = store.Attempt(
+            message_id=row.id,
+            at=at,
+            outcome=nxt.outcome,
+            status=result.status,
+            duration_seconds=duration,
+            error=result.error,
+            new_status=nxt.status,
+            step=nxt.step,
+            next_attempt_at=nxt.next_attempt_at,
+        )
+        ok = result.outcome == "delivered"
+        self.service.metrics.endpoint_failing.labels(group.name).set(0 if ok else 1)
+        try:
+            async with self.runtime.sessions() as session, session.begin():
+                await store.record_attempt(session, attempt)
+                await store.mark_endpoint(
+                    session,
+                    name=group.name,
+                    ok=ok,
+                    at=at,
+                    disable_reason=result.error if nxt.disable_endpoint else None,
+                )
+        except Exception as exc:  # the lease expires and the message is sent again
+            level = "warning" if is_outage(exc) else "error"
+            getattr(log, level)("dispatcher.record_failed", error=type(exc).__name__)
+            return
+        if nxt.disable_endpoint:
+            log.warning("endpoint.disabled", endpoint=group.name, status=result.status)
+        elif nxt.status == "dead":
+            log.warning(
+                "message.dead", endpoint=group.name, channel=row.channel, outcome=nxt.outcome
+            )
+
+    # --- gauges -----------------------------------------------------------------------------
+
+    async def refresh_health(self, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        async with self.runtime.sessions() as session:
+            backlog = {b.endpoint: b for b in await store.backlog(session)}
+            disabled = await store.disabled_endpoints(session)
+        metrics = self.service.metrics
+        for name in {g.name for g in self.groups} | set(backlog):
+            b = backlog.get(name)
+            metrics.pending.labels(name).set(b.pending if b else 0)
+            oldest = (now - b.oldest_created_at).total_seconds() if b and b.oldest_created_at else 0
+            metrics.oldest_pending.labels(name).set(max(0.0, oldest))
+        for name in disabled:
+            metrics.endpoint_failing.labels(name).set(1)
+
+    async def _health(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.refresh_health()
+            except Exception as exc:
+                level = "warning" if is_outage(exc) else "error"
+                getattr(log, level)("dispatcher.health_failed", error=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.health_interval)

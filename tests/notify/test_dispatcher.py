@@ -1,0 +1,243 @@
+"""The dispatcher on the real PostgreSQL against real loopback receivers: retries, Retry-After,
+410, dead letters, per-lead order, erasure, and a dead endpoint never delaying a healthy one.
+
+Most tests drive `tick()` by hand with a `now` far ahead, so a retry scheduled hours away is
+due at once and nothing depends on how fast the machine is."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from services.notify import store
+from shared.events import utcnow
+from tests.notify.conftest import RigFactory, contact_erased, lead_assigned, name
+from tests.notify.receivers import Receiver, Reply, always, failing_then_ok
+
+pytestmark = pytest.mark.integration
+LATER = timedelta(days=3)  # past any retry the default schedule sets
+
+
+async def tick(rig: object, *, ahead: timedelta = LATER) -> int:
+    d = rig.dispatcher  # type: ignore[attr-defined]
+    started, _ = await d.tick(now=utcnow() + ahead)
+    await d.idle()
+    return int(started)
+
+
+async def test_delivered_signed_and_recorded(rig: RigFactory) -> None:
+    ep = name()
+    async with Receiver(always(Reply())) as rx:
+        r = rig([(ep, rx.url())])
+        rx.secret = r.secret
+        event = lead_assigned()
+        await r.publish(event)
+        assert await tick(r, ahead=timedelta(0)) == 1
+    [row] = await r.rows(ep)
+    assert row["status"] == "delivered" and row["attempts"] == 1 and row["last_status"] == 200
+    assert rx.verified_ids() == [event.id]
+    assert rx.requests[0].event()["data"] == event.data
+    [attempt] = await r.attempts(row["id"])
+    assert attempt["outcome"] == "delivered" and attempt["status"] == 200
+    assert r.count("baton_notify_deliveries_total", channel="webhook", outcome="delivered") == 1
+    async with r.runtime.sessions() as s:
+        state = (await store.endpoint_states(s))[ep]
+    assert state["last_success_at"] is not None and state["failing_since"] is None
+
+
+async def test_redelivered_event_is_one_row_and_one_delivery(rig: RigFactory) -> None:
+    ep = name()
+    async with Receiver(always(Reply())) as rx:
+        r = rig([(ep, rx.url())])
+        event = lead_assigned()
+        await r.publish(event)
+        await r.publish(event)  # the consumer's inbox would drop it; the row key does too
+        await tick(r)
+        await tick(r)
+    assert len(await r.rows(ep)) == 1
+    assert len(rx.requests) == 1
+
+
+async def test_retry_then_success_with_the_same_webhook_id(rig: RigFactory) -> None:
+    ep = name()
+    async with Receiver(failing_then_ok(2)) as rx:
+        r = rig([(ep, rx.url())])
+        event = lead_assigned()
+        await r.publish(event)
+        for _ in range(3):
+            assert await tick(r) == 1
+        assert await tick(r) == 0
+    [row] = await r.rows(ep)
+    assert row["status"] == "delivered" and row["attempts"] == 3
+    assert [a["outcome"] for a in await r.attempts(row["id"])] == ["retry", "retry", "delivered"]
+    assert [q.headers["webhook-id"] for q in rx.requests] == [event.id] * 3
+    assert r.count("baton_notify_deliveries_total", channel="webhook", outcome="retry") == 2
+    async with r.runtime.sessions() as s:
+        assert (await store.endpoint_states(s))[ep]["failing_since"] is None
+
+
+async def test_first_retry_follows_the_schedule(rig: RigFactory) -> None:
+    ep = name()
+    async with Receiver(always(Reply(status=500))) as rx:
+        r = rig([(ep, rx.url())])
+        await r.publish(lead_assigned())
+        await tick(r, ahead=timedelta(0))
+        # due in 5 s, not now: a tick at the real time finds nothing
+        assert await tick(r, ahead=timedelta(0)) == 0
+    [row] = await r.rows(ep)
+    [attempt] = await r.attempts(row["id"])
+    assert row["step"] == 1
+    assert row["next_attempt_at"] - attempt["at"] == timedelta(seconds=5)  # jitter 0 here
+    assert len(rx.requests) == 1
+
+
+async def test_retry_after_is_honoured(rig: RigFactory) -> None:
+    ep = name()
+    reply = Reply(status=429, headers={"retry-after": "120"})
+    async with Receiver(failing_then_ok(1, reply)) as rx:
+        r = rig([(ep, rx.url())], schedule=(0.01, 0.01))
+        await r.publish(lead_assigned())
+        await tick(r, ahead=timedelta(0))
+        assert await tick(r, ahead=timedelta(seconds=60)) == 0  # not before Retry-After
+        assert await tick(r, ahead=timedelta(seconds=121)) == 1
+    [row] = await r.rows(ep)
+    first, second = await r.attempts(row["id"])
+    assert first["status"] == 429 and second["outcome"] == "delivered"
+    assert len(rx.requests) == 2
+
+
+async def test_410_disables_the_endpoint_and_keeps_its_messages(rig: RigFactory) -> None:
+    ep = name()
+    gone = True
+
+    def behaviour(_req: object, _n: int) -> Reply:
+        return Reply(status=410) if gone else Reply()
+
+    async with Receiver(behaviour) as rx:
+        r = rig([(ep, rx.url())], concurrency=1)
+        await r.publish(lead_assigned(), lead_assigned())
+        assert await tick(r) == 1
+        assert await tick(r) == 0  # disabled: nothing more is sent
+        rows = await r.rows(ep)
+        assert [x["status"] for x in rows] == ["pending", "pending"]
+        assert rows[0]["attempts"] == 1 and rows[1]["attempts"] == 0
+        async with r.runtime.sessions() as s:
+            state = (await store.endpoint_states(s))[ep]
+        assert state["disabled_at"] is not None and "410" in state["disabled_reason"]
+        assert len(rx.requests) == 1
+        gone = False
+        async with r.runtime.sessions() as s, s.begin():
+            assert await store.enable_endpoint(s, ep)
+        assert await tick(r) == 1
+        assert await tick(r) == 1
+    assert [x["status"] for x in await r.rows(ep)] == ["delivered", "delivered"]
+
+
+async def test_dead_after_the_schedule(rig: RigFactory) -> None:
+    ep = name()
+    async with Receiver(always(Reply(status=503))) as rx:
+        r = rig([(ep, rx.url())])
+        await r.publish(lead_assigned())
+        for _ in range(8):  # the first attempt and seven retries
+            assert await tick(r) == 1
+        assert await tick(r) == 0
+    [row] = await r.rows(ep)
+    assert row["status"] == "dead" and row["attempts"] == 8
+    assert len(rx.requests) == 8
+    assert r.count("baton_notify_deliveries_total", channel="webhook", outcome="dead") == 1
+    assert r.count("baton_notify_dead_letters_total", channel="webhook") == 1
+    async with r.runtime.sessions() as s:
+        assert (await store.endpoint_states(s))[ep]["failing_since"] is not None
+
+
+async def test_a_rejected_message_is_dead_at_once(rig: RigFactory) -> None:
+    ep = name()
+    async with Receiver(always(Reply(status=422))) as rx:
+        r = rig([(ep, rx.url())])
+        await r.publish(lead_assigned())
+        await tick(r)
+        assert await tick(r) == 0
+    [row] = await r.rows(ep)
+    assert row["status"] == "dead" and len(rx.requests) == 1
+    assert r.count("baton_notify_dead_letters_total", channel="webhook") == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        (Reply(status=302, headers={"location": "http://127.0.0.1:1/"}), "redirect not followed"),
+        (Reply(body=b"x" * 300_000), "response body over 65536 bytes"),
+    ],
+)
+async def test_a_bad_answer_is_a_recorded_failed_attempt(
+    rig: RigFactory, reply: Reply, error: str
+) -> None:
+    ep = name()
+    async with Receiver(always(reply)) as rx:
+        r = rig([(ep, rx.url())])
+        await r.publish(lead_assigned())
+        await tick(r)
+    [row] = await r.rows(ep)
+    assert row["status"] == "pending" and row["attempts"] == 1
+    assert error in row["last_error"]
+
+
+async def test_erasure_cancels_undelivered_messages(rig: RigFactory) -> None:
+    ep = name()
+    async with Receiver(always(Reply())) as rx:
+        r = rig([(ep, rx.url())])
+        lead = str(uuid.uuid4())
+        await r.publish(lead_assigned(lead))
+        await r.publish(contact_erased(lead))
+        await tick(r)
+        await r.publish(lead_assigned(lead, seq=2))  # late, on another topic: nothing planned
+    rows = await r.rows(ep)
+    assigned_rows = [x for x in rows if x["body"] == {"erased": True}]
+    assert [x["status"] for x in assigned_rows] == ["cancelled"]
+    # the erasure event itself still reaches the endpoint (ids only)
+    assert [q.event()["type"] for q in rx.requests] == ["contact.erased"]
+
+
+async def test_per_lead_order_to_one_endpoint(rig: RigFactory) -> None:
+    ep = name()
+    async with Receiver(failing_then_ok(1)) as rx:
+        r = rig([(ep, rx.url())], schedule=(0.01,) * 5, concurrency=4)
+        lead = str(uuid.uuid4())
+        events = [lead_assigned(lead, seq=n) for n in (1, 2, 3)]
+        await r.publish(*events)
+        await r.dispatcher.start()
+        await rx.wait_for(4)
+        await r.dispatcher.stop()
+    ids = [q.headers["webhook-id"] for q in rx.requests]
+    # the first failed once and was retried before the second was ever sent
+    assert ids == [events[0].id, events[0].id, events[1].id, events[2].id]
+
+
+async def test_a_dead_endpoint_never_delays_a_healthy_one(rig: RigFactory) -> None:
+    healthy, dead = name(), name()
+    async with (
+        Receiver(always(Reply())) as ok_rx,
+        Receiver(always(Reply(hang=True))) as dead_rx,
+    ):
+        r = rig([(dead, dead_rx.url(), 60.0), (healthy, ok_rx.url())], concurrency=2)
+        events = [lead_assigned() for _ in range(12)]
+        await r.publish(*events)
+        await r.dispatcher.start()
+        await ok_rx.wait_for(len(events))
+        await dead_rx.wait_for(2)
+        # every healthy delivery is done and recorded while the dead endpoint's first
+        # attempts are still hanging: none of its attempts has even finished
+        for _ in range(100):
+            if all(x["status"] == "delivered" for x in await r.rows(healthy)):
+                break
+            await asyncio.sleep(0.05)
+        assert [x["status"] for x in await r.rows(healthy)] == ["delivered"] * len(events)
+        dead_rows = await r.rows(dead)
+        assert [x["attempts"] for x in dead_rows] == [0] * len(events)
+        assert dead_rx.hanging == 2  # its two slots, no more
+        assert r.dispatcher.inflight[dead] == 2
+        r.dispatcher.stop_grace = 0.1
+        await r.dispatcher.stop()
