@@ -1,4 +1,4 @@
-"""`make run`: start intake, router and followup as child processes; Ctrl-C stops them all."""
+"""`make run`: start every service (ops.services) as a child process; Ctrl-C stops them all."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def main() -> int:
             "\nBaton is up:\n"
             "  intake   http://127.0.0.1:8001  (POST /v1/webhooks/{source}, /metrics)\n"
             "  router   http://127.0.0.1:8002  (admin API, /metrics)\n"
-            "  followup http://127.0.0.1:8003  (activities API, /metrics)\n\n"
+            "  followup http://127.0.0.1:8003  (activities API, /metrics)\n"
+            "  notify   http://127.0.0.1:8004  (webhook/Slack/e-mail delivery, admin API, /metrics)\n\n"
             "Submit a lead:\n"
             "  curl -i -X POST http://127.0.0.1:8001/v1/webhooks/website-demo \\\n"
             "    -H 'Origin: http://localhost:8001' \\\n"
