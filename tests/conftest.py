@@ -76,7 +76,8 @@ async def db(migrated: Settings) -> AsyncIterator[AsyncSession]:
 
 def unique_topics() -> Topics:
     tag = uuid.uuid4().hex[:8]
-    return Topics(**{name: f"t{tag}.{default}" for name, default in Topics().model_dump().items()})
+    names: dict[str, Any] = {n: f"t{tag}.{default}" for n, default in Topics().model_dump().items()}
+    return Topics(**names)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import asyncio
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -51,7 +52,7 @@ async def test_prometheus_scrapes_all_services_and_rules_evaluate(
     try:
         async with httpx.AsyncClient(base_url=base, timeout=5) as prom:
             up: dict[str, str] = {}
-            rules: list[dict[str, object]] = []
+            rules: list[dict[str, Any]] = []
             for _ in range(120):
                 await asyncio.sleep(0.5)
                 try:

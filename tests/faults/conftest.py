@@ -338,7 +338,9 @@ class Reconciled:
     accepted: int
     with_outcome: int
     lost: list[str]
-    duplicated: list[str]  # leads with more than one distinct outcome event (effect twice)
+    # leads with more than one distinct outcome event (effect twice); the followup kill test
+    # puts (lead, level) pairs here: an escalation level fired twice
+    duplicated: list[Any]
     outcome_messages: int
     distinct_outcome_ids: int
     received_messages: int

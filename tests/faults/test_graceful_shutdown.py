@@ -150,7 +150,7 @@ async def test_sigterm_each_service_while_leads_stream(fault_stack: Stack) -> No
 
     # in-flight requests completed: a transport error never hid an accepted lead
     failed = [a for a in sent.attempts if a.status is None]
-    print(f"{len(failed)} attempts saw a transport error: {sorted({a.error for a in failed})}")
+    print(f"{len(failed)} attempts saw a transport error: {sorted({str(a.error) for a in failed})}")
     hidden = await hidden_accepts(settings, sent)
     assert not hidden, (
         f"accepted while the sender saw an error: {[(a.key, a.error) for a in hidden]}"

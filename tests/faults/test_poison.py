@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from typing import Any
 
 import orjson
 import pytest
@@ -199,7 +200,7 @@ async def test_poison_on_every_consumed_topic_is_dead_lettered(fault_stack: Stac
     )
 
 
-async def _read_dlq(settings: Settings, n: int, timeout: float = 60) -> list[dict[str, object]]:
+async def _read_dlq(settings: Settings, n: int, timeout: float = 60) -> list[dict[str, Any]]:
     consumer = AIOKafkaConsumer(
         settings.topics.leads_dlq,
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -207,7 +208,7 @@ async def _read_dlq(settings: Settings, n: int, timeout: float = 60) -> list[dic
         enable_auto_commit=False,
         group_id=f"dlq-{uuid.uuid4().hex[:8]}",
     )
-    out: list[dict[str, object]] = []
+    out: list[dict[str, Any]] = []
     await consumer.start()
     try:
         deadline = time.monotonic() + timeout

@@ -91,7 +91,7 @@ def assigned(
             received_at=at,
             source="website-demo",
             channel="form",
-            contact={"email": f"{lead_id[:8]}@example.org"},  # type: ignore[arg-type]
+            contact={"email": f"{lead_id[:8]}@example.org"},
         ),
         policy_version="test",
     )
@@ -109,7 +109,7 @@ def activity(
     return LeadActivity(
         activity_id=activity_id or str(uuid.uuid4()),
         lead_id=lead_id,
-        type=type_,  # type: ignore[arg-type]
+        type=type_,
         at=at,
         actor=actor,
         reengage_at=reengage_at,

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Message
 
 from services.intake import store
 from services.intake.store import NewLead
@@ -47,8 +48,7 @@ def _metric(text: str, prefix: str) -> float:
 async def _chat(it: Intake, email: str, msg_id: str | None = None) -> Any:
     secret = it.secrets["BATON_SECRET_CHAT_WIDGET"].split()[0]
     body = json.dumps(chat_payload(email)).encode()
-    kw = {"msg_id": msg_id} if msg_id else {}
-    return await it.post("chat-widget", body, JSON, standard_headers(secret, body, **kw))
+    return await it.post("chat-widget", body, JSON, standard_headers(secret, body, msg_id=msg_id))
 
 
 async def test_concurrent_webhooks_share_a_commit_and_duplicates_get_the_first_lead(
@@ -135,12 +135,12 @@ async def test_a_sender_hanging_up_mid_body_is_counted_not_an_error(
             {"type": "http.request", "body": b'{"email": "x', "more_body": True},
             {"type": "http.disconnect"},
         ]
-        sent: list[dict[str, Any]] = []
+        sent: list[Message] = []
 
         async def receive() -> dict[str, Any]:
             return messages.pop(0) if messages else {"type": "http.disconnect"}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: Message) -> None:
             sent.append(message)
 
         scope = {

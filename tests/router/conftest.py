@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -50,7 +50,10 @@ def _rep(rep_id: str, **overrides: Any) -> dict[str, Any]:
 
 def base_policy(tag: str) -> dict[str, Any]:
     """A small complete policy; every rep is on duty around the clock (tests never hit hours)."""
-    r = lambda name: f"{name}-{tag}"  # noqa: E731
+
+    def r(name: str) -> str:
+        return f"{name}-{tag}"
+
     return {
         "version": f"router-test-{tag}",
         "sources": [
@@ -221,7 +224,7 @@ class RouterKit:
     async def rows(self, sql: str, **params: Any) -> list[Mapping[str, Any]]:
         async with self.sessions() as session:
             result = await session.execute(text(sql), params)
-            return [r._mapping for r in result]
+            return [cast(Mapping[str, Any], r._mapping) for r in result]
 
     async def events(self, lead_id: str) -> list[dict[str, Any]]:
         """The outbox rows for a lead, decoded, in the order they were written."""

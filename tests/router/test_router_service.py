@@ -243,4 +243,5 @@ async def test_assigned_event_carries_the_full_context(kit: RouterKit) -> None:
     assert data.previous_owner is None and data.reason is None
     assert data.policy_version == service.policy.version_id
     # the explanation names rule ids and fields, never the contact's data
+    assert lead.contact.email is not None
     assert lead.contact.email not in " ".join(data.explanation)

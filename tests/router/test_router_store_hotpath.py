@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router import store
+from services.router.domain.assignment import RepState
 
 pytestmark = pytest.mark.integration
 
@@ -92,9 +93,9 @@ async def test_one_write_stores_every_row_and_merges_rep_state(db: AsyncSession)
     assert await _rep(db, b) == (1, 0)
     assert await _rep(db, c) == (0, 4)
     assert w.applied_to({}) == {
-        a: store.RepState(a, 0, -2),
-        b: store.RepState(b, 1, 0),
-        c: store.RepState(c, 0, 4),
+        a: RepState(a, 0, -2),
+        b: RepState(b, 1, 0),
+        c: RepState(c, 0, 4),
     }
     assert (await store.get_lead(db, lead_id)) is not None
     assert [r["owner_id"] for r in await store.assignments_for(db, lead_id)] == [b]
@@ -190,7 +191,7 @@ async def test_a_big_account_costs_a_decision_ten_rows_per_key(db: AsyncSession)
         )
     await store.write(db, w)
     await db.execute(text("ANALYZE router.leads"))
-    params = {
+    params: dict[str, Any] = {
         "ids": [str(uuid.uuid4())],
         "emails": [f"new.{tag}@{domain}"],
         "phones": [None],
@@ -198,7 +199,7 @@ async def test_a_big_account_costs_a_decision_ten_rows_per_key(db: AsyncSession)
         "now": NOW,
         "earlier": store.EARLIER_LIMIT,
     }
-    plan = (
+    plan: Any = (
         await db.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + str(store._INPUTS)), params)
     ).scalar()
     (found,) = await store.decision_inputs(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
@@ -74,7 +75,7 @@ def test_erasing_twice_changes_nothing() -> None:
 
 
 def test_trace_loses_rejection_text_and_contact_shaped_values_only() -> None:
-    trace = {
+    trace: dict[str, Any] = {
         "explanation": ["Rule enterprise matched: company_size >= 500", "mail ada@acme.com"],
         "reason": "rejected by owner: spoke to Ada on +49 151 23456789, wrong person",
         "owner_id": "rep-1",

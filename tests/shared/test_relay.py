@@ -193,6 +193,8 @@ async def test_two_relays_on_one_schema_never_publish_concurrently(
     intervals: list[tuple[str, float, float]] = []
 
     class Recording(OutboxRelay):
+        name = ""  # which of the two relays published
+
         async def _publish(self, rows: Any) -> None:
             begin = time.monotonic()
             await asyncio.sleep(0.02)  # widen the window a concurrent publish would need
@@ -210,7 +212,7 @@ async def test_two_relays_on_one_schema_never_publish_concurrently(
             metrics=CommonMetrics(new_registry(), "test"),
             producer=lnk,
         )
-        r.name = f"r{i}"  # type: ignore[attr-defined]
+        r.name = f"r{i}"
         await r.start()
         relays.append(r)
     keys = [str(uuid.uuid4()) for _ in range(4)]

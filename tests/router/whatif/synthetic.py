@@ -63,7 +63,10 @@ def _rep(rep_id: str, hours: dict[str, Any], **extra: Any) -> dict[str, Any]:
 def policy_data(tag: str) -> dict[str, Any]:
     """Account owners, round robin in working hours with small capacities, least loaded, a
     24/7 fallback desk: every path of choose_owner gets traffic over a year."""
-    r = lambda name: f"{name}-{tag}"  # noqa: E731
+
+    def r(name: str) -> str:
+        return f"{name}-{tag}"
+
     return {
         "version": f"whatif-{tag}",
         "sources": [_source(s) for s in SOURCES],

@@ -39,7 +39,7 @@ async def test_same_policy_replays_the_real_run_exactly_and_writes_nothing(route
     assert real["merged"] > 0 and real["disqualified"] > 0 and real["assigned"] > 500
 
     async with router.sessions() as session:
-        actual_reps = Counter(
+        actual_reps: Counter[str] = Counter(
             dict(
                 (
                     await session.execute(
