@@ -227,6 +227,7 @@ def bench_secrets() -> dict[str, str]:
         "BATON_SECRET_CHAT_WIDGET": "whsec_" + base64.b64encode(os.urandom(24)).decode(),
         "BATON_SECRET_TYPEFORM": base64.b64encode(os.urandom(24)).decode(),
         "BATON_SECRET_HUBSPOT": base64.b64encode(os.urandom(24)).decode(),
+        "BATON_SECRET_CRM_ACTIVITIES": "whsec_" + base64.b64encode(os.urandom(24)).decode(),
     }
 
 

@@ -19,4 +19,9 @@ if ! grep -q '^BATON_NOTIFY_SECRET_LOCAL_SINK=' "$_baton_local/secrets.env"; the
   echo "BATON_NOTIFY_SECRET_LOCAL_SINK=whsec_$(head -c 24 /dev/urandom | base64 | tr -d '\n')" \
     >> "$_baton_local/secrets.env"
 fi
+# followup's crm-activities source (deploy/policy.example.yaml: activity_sources)
+if ! grep -q '^BATON_SECRET_CRM_ACTIVITIES=' "$_baton_local/secrets.env"; then
+  echo "BATON_SECRET_CRM_ACTIVITIES=whsec_$(head -c 24 /dev/urandom | base64 | tr -d '\n')" \
+    >> "$_baton_local/secrets.env"
+fi
 set -a; source "$_baton_local/secrets.env"; set +a

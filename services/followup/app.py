@@ -10,18 +10,28 @@ from fastapi import FastAPI
 
 from services.followup import handlers
 from services.followup.api import router
+from services.followup.domain.webhooks import ActivitySources
 from services.followup.metrics import FollowupMetrics
 from services.followup.service import FollowupService
 from services.followup.ticker import Ticker
+from services.followup.webhooks_api import router as webhooks_router
 from shared.auth import parse_tokens
 from shared.http import install_error_handlers, install_metrics_middleware, ops_router
 from shared.policy import load_policy
 from shared.runtime import Runtime
 from shared.settings import Settings
+from shared.webhook_secrets import load_secrets
 
 
 def create_app(settings: Settings) -> FastAPI:
     policy = load_policy(settings.policy_path)
+    activity_sources = ActivitySources(
+        by_name={s.name: s for s in policy.activity_sources},
+        secrets=load_secrets(  # a missing or bad secret stops start-up, naming the field
+            (f"activity_sources[{i}].auth", s.name, s.auth)
+            for i, s in enumerate(policy.activity_sources)
+        ),
+    )
     runtime = Runtime.build(settings, "followup")
     metrics = FollowupMetrics(runtime.metrics.registry)
     service = FollowupService(
@@ -64,9 +74,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.runtime = runtime
     app.state.followup = service
     app.state.ticker = ticker
+    app.state.activity_sources = activity_sources
+    app.state.max_body_bytes = settings.max_body_bytes
     app.state.tokens = parse_tokens(settings.api_tokens)
     install_error_handlers(app)
     install_metrics_middleware(app, runtime.metrics)
     app.include_router(ops_router(runtime.checks(), runtime.metrics))
     app.include_router(router)
+    app.include_router(webhooks_router)
     return app

@@ -44,6 +44,13 @@ class FollowupMetrics:
             ["type", "known"],
             registry=registry,
         )
+        self.activity_webhooks = Counter(
+            "baton_activity_webhooks_total",
+            "Activity webhooks from sales tools by source (configured name or 'unknown'), "
+            "outcome (accepted/rejected) and HTTP status.",
+            ["source", "outcome", "status"],
+            registry=registry,
+        )
         self.reengaged = Counter(
             "baton_reengagements_total",
             "Nurture leads handed back to their owner.",

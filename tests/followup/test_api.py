@@ -24,7 +24,11 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def app_client(kafka_settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, str, Any]]:
+async def app_client(
+    kafka_settings: Settings, env_secrets: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[httpx.AsyncClient, str, Any]]:
+    for name, value in env_secrets.items():  # the example policy's activity sources
+        monkeypatch.setenv(name, value)
     token = secrets.token_urlsafe(16)
     settings = kafka_settings.model_copy(
         update={"api_tokens": f"tool:read+write:{hash_token(token)}"}

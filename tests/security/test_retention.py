@@ -140,8 +140,13 @@ SEEDED = "SELECT lead_id::text FROM router.leads WHERE policy_version = 'v-test-
 
 
 async def test_purge_erases_only_expired_leads_and_followup_follows(
-    kafka_settings: Settings, engine: AsyncEngine
+    kafka_settings: Settings,
+    engine: AsyncEngine,
+    env_secrets: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    for name, value in env_secrets.items():  # followup's activity sources need their secrets
+        monkeypatch.setenv(name, value)
     tag = uuid.uuid4().hex[:8]
     old_id, young_id = str(uuid.uuid4()), str(uuid.uuid4())
     cutoff = NOW - timedelta(days=DAYS)
