@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router import erasure, store
+from services.router.batching import RunOverlay, keys_of, runs
 from services.router.domain import outcomes
 from services.router.domain.accounts import AccountMatch, business_domain, match_account
 from services.router.domain.assignment import RepState, eligible, state_of
@@ -53,65 +54,6 @@ def _field_error(error: str) -> dict[str, str]:
     """ "teams[0].reps[1].timezone: unknown time zone" -> {name, message} for problem+json."""
     name, sep, message = error.partition(": ")
     return {"name": name, "message": message} if sep else {"name": "policy", "message": error}
-
-
-def _keys(lead: Lead) -> store.LeadKeys:
-    return store.LeadKeys(
-        lead.lead_id, lead.contact.email, lead.contact.phone, business_domain(lead)
-    )
-
-
-@dataclass
-class _RunOverlay:
-    """What the leads decided earlier in a run change for a business domain, before it is
-    written: the account the first assigned lead claimed and the leads now stored under the
-    domain (both read from the database for the leads outside the run)."""
-
-    accounts: dict[str, str] = field(default_factory=dict)  # business domain -> first owner
-    by_domain: dict[str, list[tuple[str, datetime]]] = field(default_factory=dict)
-
-    @staticmethod
-    def mark(writes: store.Writes) -> tuple[int, int]:
-        return len(writes.leads), len(writes.accounts)
-
-    def record(self, writes: store.Writes, mark: tuple[int, int], lead: Lead) -> None:
-        if len(writes.leads) > mark[0] and lead.contact.company_domain:
-            stored = self.by_domain.setdefault(lead.contact.company_domain, [])
-            stored.append((lead.lead_id, lead.received_at))
-        for domain, owner_id, _ in writes.accounts[mark[1] :]:
-            self.accounts.setdefault(domain, owner_id)  # ON CONFLICT DO NOTHING: first wins
-
-    def apply(
-        self,
-        found: store.DecisionInputs,
-        domain: str | None,
-        states: dict[str, RepState],
-    ) -> store.DecisionInputs:
-        if not domain or (domain not in self.accounts and domain not in self.by_domain):
-            return replace(found, states=states)
-        earlier = found.earlier
-        if domain in self.by_domain:
-            merged = earlier + self.by_domain[domain]
-            merged.sort(key=lambda pair: pair[1], reverse=True)
-            earlier = merged[: store.EARLIER_LIMIT]
-        owner = found.account_owner or self.accounts.get(domain)
-        return replace(found, states=states, earlier=earlier, account_owner=owner)
-
-
-def _runs(
-    items: list[tuple[Lead, store.LeadKeys]],
-) -> list[list[tuple[Lead, store.LeadKeys]]]:
-    """Split leads, in order, into runs in which no two share a lookup key (`LeadKeys.keys`)."""
-    runs: list[list[tuple[Lead, store.LeadKeys]]] = []
-    taken: set[tuple[str, str]] = set()
-    for item in items:
-        keys = item[1].keys()
-        if not runs or keys & taken:
-            runs.append([])
-            taken = set()
-        runs[-1].append(item)
-        taken |= keys
-    return runs
 
 
 @dataclass
@@ -181,14 +123,14 @@ class RouterService:
         and written in one statement (`store.write`). A lead that shares its id, e-mail or phone
         with an earlier one of its run starts the next run, so it reads what that one wrote (a
         merge, a redelivery); what earlier leads of the run did to its business domain (the
-        account claimed, the leads stored under it) is applied from memory (`_RunOverlay`).
+        account claimed, the leads stored under it) is applied from memory (`RunOverlay`).
         The outcome is the same as deciding them one by one (tests/router/test_router_batch.py).
         """
         policy = self.policy  # one policy for the whole batch, even if a reload lands now
         await store.lock_assignments(session)
         erased = await self._erase_in_flight(session, leads=leads, now=now)
         decided: list[str] = []
-        for run in _runs([(lead, _keys(lead)) for lead in leads if lead.lead_id not in erased]):
+        for run in runs([(lead, keys_of(lead)) for lead in leads if lead.lead_id not in erased]):
             decided += await self._decide_run(
                 session, policy, run=run, now=now, parked_retry=parked_retry
             )
@@ -206,12 +148,12 @@ class RouterService:
         now: datetime,
         parked_retry: bool,
     ) -> list[str]:
-        """One run (`_runs`): one read, decisions in memory, written in chunks behind."""
+        """One run (`runs`): one read, decisions in memory, written in chunks behind."""
         inputs = await store.decision_inputs(session, leads=[k for _, k in run], now=now)
         decided: list[str] = []
         writes = store.Writes()
         states = inputs[0].states
-        overlay = _RunOverlay()
+        overlay = RunOverlay()
         async with WriteBehind() as behind:
             for (lead, keys), found in zip(run, inputs, strict=True):
                 if found.seen:  # decided already (a redelivery, or a concurrent delivery won)
