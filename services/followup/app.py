@@ -14,7 +14,6 @@ from services.followup.domain.webhooks import ActivitySources
 from services.followup.metrics import FollowupMetrics
 from services.followup.service import FollowupService
 from services.followup.ticker import Ticker
-from services.followup.webhooks_api import router as webhooks_router
 from shared.auth import parse_tokens
 from shared.http import install_error_handlers, install_metrics_middleware, ops_router
 from shared.policy import load_policy
@@ -81,5 +80,4 @@ def create_app(settings: Settings) -> FastAPI:
     install_metrics_middleware(app, runtime.metrics)
     app.include_router(ops_router(runtime.checks(), runtime.metrics))
     app.include_router(router)
-    app.include_router(webhooks_router)
     return app
