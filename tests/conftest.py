@@ -22,6 +22,8 @@ from shared.kafka import ensure_topics
 from shared.settings import Settings, Topics
 
 ROOT = Path(__file__).resolve().parent.parent
+# Unmarked (unit) tests fail if they open a TCP connection or use the real servers' fixtures.
+pytest_plugins = ["tests.network_guard"]
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,8 @@ from services.followup.service import FollowupService
 from shared.events import CloudEvent, make_event
 from tests.followup.conftest import EPOCH, activity, assigned, new_lead
 
+pytestmark = pytest.mark.integration
+
 
 def sequence(a: str, b: str) -> list[CloudEvent]:
     """A mixed fetch: A's activity arrives before A's assignment, B is contacted, A is

@@ -16,6 +16,9 @@ from services.notify.config import parse_config
 from services.notify.domain.targets import refused_reason
 from tests.notify.receivers import Receiver, Reply, always, self_signed_tls
 
+# Real HTTP(S) receivers on loopback sockets (tests/notify/receivers.py).
+pytestmark = pytest.mark.integration
+
 
 def secret() -> str:
     return "whsec_" + base64.b64encode(os.urandom(24)).decode()

@@ -8,12 +8,15 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 
 from services.router import store
 from services.router.erasure import contact_digests, erase_contact
 from shared.db import Outbox
 from shared.events import utcnow
+
+pytestmark = pytest.mark.integration
 
 
 async def _erase(kit: Any, *, email: str | None = None, phone: str | None = None) -> str:
