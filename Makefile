@@ -39,10 +39,8 @@ demo: venv ## submit a handful of leads to a running system and print the assign
 
 tools: ## system tools the checks use (promtool from Debian's prometheus package)
 	@command -v promtool >/dev/null || { \
-	  echo "installing promtool (Debian package prometheus)"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
-	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }; \
-	  pkill -x prometheus || true; }
+	  echo "installing promtool (Debian package prometheus; its service is not left running)"; \
+	  deploy/local/promtool.sh; }
 	@test -d tools/asyncapi/node_modules/@asyncapi/parser || \
 	  (cd tools/asyncapi && npm ci --no-audit --no-fund --loglevel=error)
 
