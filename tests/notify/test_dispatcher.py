@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.notify import store
+from services.notify import handlers, store
 from shared.events import utcnow
 from tests.notify.conftest import RigFactory, contact_erased, lead_assigned, name
 from tests.notify.receivers import Receiver, Reply, always, failing_then_ok
@@ -241,3 +241,17 @@ async def test_a_dead_endpoint_never_delays_a_healthy_one(rig: RigFactory) -> No
         assert r.dispatcher.inflight[dead] == 2
         r.dispatcher.stop_grace = 0.1
         await r.dispatcher.stop()
+
+
+async def test_the_consumer_wakes_the_dispatcher_after_its_commit(rig: RigFactory) -> None:
+    """With no polling to fall back on (an hour's sleep), a message stored through the
+    consumer's handler is sent: the handler wakes the dispatcher once its rows are visible."""
+    ep = name()
+    async with Receiver(always(Reply())) as rx:
+        r = rig([(ep, rx.url())], max_sleep=3600)
+        await r.dispatcher.start()
+        await asyncio.sleep(0.1)  # the first tick found nothing and sleeps
+        handle = handlers.build_many(r.service, r.dispatcher.wake)
+        async with r.runtime.sessions() as session, session.begin():
+            await handle(session, [lead_assigned()])
+        await rx.wait_for(1, timeout=20)
