@@ -64,6 +64,7 @@ async def replay_message(message_id: UUID, request: Request, _: Admin) -> Replay
     runtime, service, dispatcher = _parts(request)
     async with runtime.sessions() as session, session.begin():
         old = await service.replay(session, str(message_id), now=utcnow())
+        await store.wake_all(session)
     dispatcher.wake()
     return Replayed(replayed=1, previous_status=old)
 
@@ -80,6 +81,7 @@ async def replay_endpoint(
     service.known_endpoint(name)
     async with runtime.sessions() as session, session.begin():
         n = await store.replay_endpoint(session, name, since=since, now=utcnow())
+        await store.wake_all(session)
     dispatcher.wake()
     return Replayed(replayed=n)
 
@@ -91,5 +93,6 @@ async def enable_endpoint(name: str, request: Request, _: Admin) -> Enabled:
     service.known_endpoint(name)
     async with runtime.sessions() as session, session.begin():
         was = await store.enable_endpoint(session, name)
+        await store.wake_all(session)
     dispatcher.wake()
     return Enabled(name=name, was_disabled=was)

@@ -250,6 +250,15 @@ async def mark_endpoint(
     )
 
 
+DUE_CHANNEL = "baton_notify_due"  # NOTIFYed on insert (trigger, notify_0002) and by wake_all
+
+
+async def wake_all(session: AsyncSession) -> None:
+    """Wake every notify instance's dispatcher when this transaction commits (replay, enable:
+    the instance serving the admin call may not be the one whose slots are free)."""
+    await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": DUE_CHANNEL})
+
+
 async def enable_endpoint(session: AsyncSession, name: str) -> bool:
     """Clear a 410's disable; True if it was disabled."""
     row = await session.execute(

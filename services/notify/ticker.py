@@ -12,8 +12,9 @@ state, the endpoint's health). A crash after a send and before its record leaves
 expire, and the message is sent once more with the same `webhook-id`: receivers dedupe by it.
 
 The loop sleeps until the earliest next attempt of an endpoint with free slots (capped at
-`max_sleep`), and is woken by new messages (the consumer, after its commit), by a finished
-attempt (a slot is free again) and by the admin API (replay, enable).
+`max_sleep`), and is woken by new messages (this instance's consumer after its commit, and
+any instance's through LISTEN/NOTIFY on `baton_notify_due`), by a finished attempt (a slot is
+free again) and by the admin API (replay, enable; also NOTIFYed to every instance).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import asyncpg
 
 from services.notify import store
 from services.notify.channels.base import AttemptResult, Outgoing, Sender
@@ -76,6 +79,7 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
         self.stop_grace = STOP_GRACE
+        self.listening = asyncio.Event()  # set while the LISTEN connection is up
 
     def wake(self, at: datetime | None = None) -> None:
         """Something may be due at `at` (None: now or unknown): cut the sleep short unless
@@ -88,6 +92,7 @@ class Dispatcher:
         self._tasks = [
             asyncio.create_task(self._run(), name="notify-dispatcher"),
             asyncio.create_task(self._health(), name="notify-health"),
+            asyncio.create_task(self._listen(), name="notify-listen"),
         ]
 
     async def stop(self) -> None:
@@ -107,6 +112,34 @@ class Dispatcher:
         """Wait until no send is in flight (tests)."""
         while self._sends:
             await asyncio.wait(set(self._sends))
+
+    async def _listen(self) -> None:
+        """LISTEN for new messages stored by any instance's consumer, and for replays and
+        enables from any instance's admin API, on a dedicated connection (remade after any
+        failure; the capped sleep covers the gap)."""
+        delay = 0.5
+        while not self._stopping.is_set():
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.runtime.settings.asyncpg_dsn, timeout=5)
+                await conn.add_listener(store.DUE_CHANNEL, lambda *_: self.wake())
+                self.listening.set()
+                delay = 0.5
+                while not self._stopping.is_set() and not conn.is_closed():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), timeout=1.0)
+            except Exception as exc:
+                level = "warning" if is_outage(exc) else "error"
+                getattr(log, level)("dispatcher.listen_failed", error=type(exc).__name__)
+            finally:
+                self.listening.clear()
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), timeout=2)
+            if not self._stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+                delay = min(delay * 2, 10.0)
 
     # --- claiming ---------------------------------------------------------------------------
 

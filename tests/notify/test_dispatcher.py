@@ -255,3 +255,20 @@ async def test_the_consumer_wakes_the_dispatcher_after_its_commit(rig: RigFactor
         async with r.runtime.sessions() as session, session.begin():
             await handle(session, [lead_assigned()])
         await rx.wait_for(1, timeout=20)
+
+
+async def test_another_instances_messages_wake_the_dispatcher_through_notify(
+    rig: RigFactory,
+) -> None:
+    """Instance A sleeps for an hour; instance B's consumer stores a message (B wakes only
+    itself): A is woken by PostgreSQL's NOTIFY and sends it."""
+    ep = name()
+    async with Receiver(always(Reply())) as rx:
+        a = rig([(ep, rx.url())], max_sleep=3600)
+        b = rig([(ep, rx.url())], max_sleep=3600)
+        await a.dispatcher.start()
+        await asyncio.wait_for(a.dispatcher.listening.wait(), timeout=10)
+        await asyncio.sleep(0.1)  # A's first tick found nothing and sleeps
+        async with b.runtime.sessions() as session, session.begin():
+            await b.service.on_events(session, events=[lead_assigned()])
+        await rx.wait_for(1, timeout=20)
