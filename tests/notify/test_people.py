@@ -446,3 +446,21 @@ def test_links_format() -> None:
     ev = assigned_event(POLICY, "rep-tom")
     mail = only(plan_people(ev, POLICY, links=links), "email", "tom.hughes@example.com")
     assert f"https://crm.example.com/leads/{ev.subject}?src=baton" in mail.body["text"]
+
+
+def test_template_errors_name_the_source() -> None:
+    from services.notify.domain.people import template_errors
+
+    assert template_errors(POLICY) == []
+
+    def mutate(data: dict[str, Any]) -> None:
+        data["sources"][2]["acknowledge"] = {
+            "from": "a@example.com",
+            "subject": "Hi",
+            "template": "typo",
+        }
+
+    errors = template_errors(policy_with(mutate))
+    assert len(errors) == 1 and errors[0].startswith(
+        "sources[2].acknowledge.template: no template 'typo'"
+    )

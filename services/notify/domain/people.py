@@ -27,7 +27,7 @@ from email_validator import EmailNotValidError, validate_email
 from services.notify.domain import cards
 from services.notify.domain.localtime import format_local, lead_zone
 from services.notify.domain.messages import Planned
-from services.notify.domain.render import render_mail, render_subject
+from services.notify.domain.render import missing_templates, render_mail, render_subject
 from shared.events import CloudEvent, LeadAssigned, LeadEscalated, Person
 from shared.policy import Policy, Rep, Team
 
@@ -293,3 +293,15 @@ def _dedupe(planned: list[Planned]) -> list[Planned]:
             seen.add(key)
             out.append(p)
     return out
+
+
+def template_errors(policy: Policy) -> list[str]:
+    """Acknowledgement templates the policy names that notify does not have (checked when
+    notify starts, so a typo refuses to start instead of failing every acknowledgement)."""
+    return missing_templates(
+        {
+            f"sources[{i}].acknowledge.template": s.acknowledge.template
+            for i, s in enumerate(policy.sources)
+            if s.acknowledge is not None
+        }
+    )
