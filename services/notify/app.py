@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from services.notify import handlers
 from services.notify.api import router
 from services.notify.channels.base import Sender
+from services.notify.channels.email import EmailSender
+from services.notify.channels.slack import SlackSender
 from services.notify.channels.webhook import WebhookSender
 from services.notify.config import load_config
 from services.notify.domain.backoff import Backoff
@@ -26,12 +28,24 @@ from shared.settings import Settings
 
 
 def people_senders(settings: Settings) -> dict[str, Sender]:
-    """The Slack and e-mail senders (helper E's channels/slack.py and channels/email.py).
-
-    TODO(notify people): construct SlackSender / EmailSender here from the slack_* / smtp_*
-    settings once those modules land; until then no people message is planned (a planned
-    message without a sender would wait forever)."""
-    return {}
+    """The Slack (Web API at `slack_base_url` with SLACK_BOT_TOKEN) and e-mail (SMTP relay)
+    senders. Built even when unconfigured: a message planned for them waits, retried and
+    visible in the admin API, until the token or relay is set (then the backlog goes out)."""
+    return {
+        "slack": SlackSender(
+            token=settings.slack_token.get_secret_value(),
+            base_url=settings.slack_base_url,
+            timeout_seconds=settings.slack_timeout_seconds,
+        ),
+        "email": EmailSender(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            starttls=settings.smtp_starttls,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value(),
+            timeout_seconds=settings.smtp_timeout_seconds,
+        ),
+    }
 
 
 def create_app(settings: Settings, *, env: Mapping[str, str] | None = None) -> FastAPI:
@@ -96,7 +110,10 @@ def create_app(settings: Settings, *, env: Mapping[str, str] | None = None) -> F
             yield
         finally:
             await dispatcher.stop()
-            await webhook.aclose()
+            for sender in (webhook, *people.values()):
+                close = getattr(sender, "aclose", None)
+                if close is not None:
+                    await close()
             await runtime.stop()
 
     app = FastAPI(title="Baton notify", version="0.1.0", lifespan=lifespan)
