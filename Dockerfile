@@ -19,7 +19,7 @@ RUN groupadd --system --gid 10001 baton \
 COPY --from=builder /opt/baton /opt/baton
 COPY deploy/policy.example.yaml /etc/baton/policy.yaml
 USER 10001:10001
-EXPOSE 8001 8002 8003
+EXPOSE 8001 8002 8003 8004
 # uvicorn drains in-flight requests on SIGTERM; the lifespan then commits consumer offsets,
 # drains the outbox relay and closes the clients.
 STOPSIGNAL SIGTERM
