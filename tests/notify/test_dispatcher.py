@@ -128,6 +128,10 @@ async def test_410_disables_the_endpoint_and_keeps_its_messages(rig: RigFactory)
             state = (await store.endpoint_states(s))[ep]
         assert state["disabled_at"] is not None and "410" in state["disabled_reason"]
         assert len(rx.requests) == 1
+        await r.dispatcher.refresh_health()
+        assert r.count("baton_notify_pending_messages", endpoint=ep) == 2
+        assert r.count("baton_notify_endpoint_failing", endpoint=ep) == 1
+        assert r.count("baton_notify_oldest_pending_seconds", endpoint=ep) > 0
         gone = False
         async with r.runtime.sessions() as s, s.begin():
             assert await store.enable_endpoint(s, ep)
@@ -218,11 +222,16 @@ async def test_per_lead_order_to_one_endpoint(rig: RigFactory) -> None:
 
 async def test_a_dead_endpoint_never_delays_a_healthy_one(rig: RigFactory) -> None:
     healthy, dead = name(), name()
+    slow = name()
     async with (
         Receiver(always(Reply())) as ok_rx,
+        Receiver(always(Reply(delay=0.2))) as slow_rx,
         Receiver(always(Reply(hang=True))) as dead_rx,
     ):
-        r = rig([(dead, dead_rx.url(), 60.0), (healthy, ok_rx.url())], concurrency=2)
+        r = rig(
+            [(dead, dead_rx.url(), 60.0), (slow, slow_rx.url()), (healthy, ok_rx.url())],
+            concurrency=2,
+        )
         events = [lead_assigned() for _ in range(12)]
         await r.publish(*events)
         await r.dispatcher.start()
@@ -239,6 +248,10 @@ async def test_a_dead_endpoint_never_delays_a_healthy_one(rig: RigFactory) -> No
         assert [x["attempts"] for x in dead_rows] == [0] * len(events)
         assert dead_rx.hanging == 2  # its two slots, no more
         assert r.dispatcher.inflight[dead] == 2
+        # the slow one gets through too, in its own slots
+        await slow_rx.wait_for(len(events))
+        slow_ids = sorted(q.headers["webhook-id"] for q in slow_rx.requests)
+        assert slow_ids == sorted(e.id for e in events)
         r.dispatcher.stop_grace = 0.1
         await r.dispatcher.stop()
 
