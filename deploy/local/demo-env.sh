@@ -24,4 +24,12 @@ if ! grep -q '^BATON_SECRET_CRM_ACTIVITIES=' "$_baton_local/secrets.env"; then
   echo "BATON_SECRET_CRM_ACTIVITIES=whsec_$(head -c 24 /dev/urandom | base64 | tr -d '\n')" \
     >> "$_baton_local/secrets.env"
 fi
+# notify's people channels go to the local sinks (deploy/local/sinks.py): a local-only Slack
+# bot token for the fake Slack Web API, SMTP without TLS on port 1025
+if ! grep -q '^SLACK_BOT_TOKEN=' "$_baton_local/secrets.env"; then
+  echo "SLACK_BOT_TOKEN=xoxb-local-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+    >> "$_baton_local/secrets.env"
+fi
+export SLACK_BASE_URL="${SLACK_BASE_URL:-http://127.0.0.1:8026/api/}"
+export SMTP_HOST="${SMTP_HOST:-127.0.0.1}" SMTP_PORT="${SMTP_PORT:-1025}" SMTP_STARTTLS="${SMTP_STARTTLS:-false}"
 set -a; source "$_baton_local/secrets.env"; set +a
