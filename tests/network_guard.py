@@ -87,5 +87,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object]:
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    if nextitem is None:  # the last test's teardown also finalises the session's fixtures
+        return (yield)  # (`migrated` drops its database there, whichever test ran last)
     return (yield from _guarded(item))
