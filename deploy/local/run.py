@@ -26,6 +26,9 @@ def main() -> int:
     settings = Settings()  # the ports each service will listen on (INTAKE_PORT, ...)
     ports = {name: int(getattr(settings, f"{name}_port")) for name in SERVICES}
     procs = {name: subprocess.Popen([baton, "serve", name]) for name in ports}
+    # notify's local SMTP, webhook and Slack sinks (deploy/local/sinks.py; `make demo` reads them)
+    sinks = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sinks.py")
+    procs["sinks"] = subprocess.Popen([sys.executable, sinks])
     stopping = False
 
     def stop(*_: object) -> None:
@@ -47,7 +50,9 @@ def main() -> int:
             "  intake   http://127.0.0.1:8001  (POST /v1/webhooks/{source}, /metrics)\n"
             "  router   http://127.0.0.1:8002  (admin API, /metrics)\n"
             "  followup http://127.0.0.1:8003  (activities API, /metrics)\n"
-            "  notify   http://127.0.0.1:8004  (webhook/Slack/e-mail delivery, admin API, /metrics)\n\n"
+            "  notify   http://127.0.0.1:8004  (webhook/Slack/e-mail delivery, admin API, /metrics)\n"
+            "  sinks    SMTP 127.0.0.1:1025, Slack API http://127.0.0.1:8026/api/, webhooks\n"
+            "           http://127.0.0.1:8090/ -> .local/sinks/ (what notify sent)\n\n"
             "Submit a lead:\n"
             "  curl -i -X POST http://127.0.0.1:8001/v1/webhooks/website-demo \\\n"
             "    -H 'Origin: http://localhost:8001' \\\n"
@@ -55,7 +60,8 @@ def main() -> int:
             "    --data-urlencode last_name=Lovelace --data-urlencode job_title='VP Engineering' \\\n"
             "    --data-urlencode company_size=800 --data-urlencode country=DE \\\n"
             "    --data-urlencode demo_request=yes --data-urlencode consent=yes\n\n"
-            "`make demo` submits a handful and prints the assignment events. Ctrl-C stops all.\n",
+            "`make demo` submits a handful and prints the assignment events and what notify\n"
+            "delivered (Slack cards, e-mails, the leads' acknowledgements). Ctrl-C stops all.\n",
             flush=True,
         )
     while not stopping and all(p.poll() is None for p in procs.values()):

@@ -339,7 +339,7 @@ def test_acknowledgement_on_first_assignment() -> None:
     ev = assigned_event(POLICY, "rep-anna", lead=contact(email="Ada.Lovelace@ACME-industries.com"))
     found = ack(plan_people(ev, POLICY, links=LINKS))
     assert found is not None
-    assert found.channel == "email" and found.delay_seconds == 30
+    assert found.channel == "email" and found.delay_seconds == 10
     body = found.body
     assert found.target == body["to"] == "Ada.Lovelace@acme-industries.com"  # domain normalised
     assert body["from"] == "Example Sales <sales@example.com>"

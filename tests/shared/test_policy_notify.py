@@ -67,7 +67,7 @@ def test_example_people_fields() -> None:
     assert ack is not None and ack.acknowledge is not None
     assert ack.acknowledge.from_ == "Example Sales <sales@example.com>"
     assert ack.acknowledge.template == "acknowledgement"
-    assert ack.acknowledge.delay_seconds == 30 and ack.acknowledge.reply_to_owner
+    assert ack.acknowledge.delay_seconds == 10 and ack.acknowledge.reply_to_owner
     chat = policy.source("chat-widget")
     assert chat is not None and chat.acknowledge is None
     assert [e.channels for e in policy.escalation_levels] == [("email",), ("email",), None]
