@@ -60,8 +60,8 @@ test-faults: migrate ## fault tests only: SIGKILL a dedicated broker / the route
 	$(BIN)/pytest -q -s -m faults
 
 lint: venv
-	$(BIN)/ruff check shared services ops tests deploy
-	$(BIN)/ruff format --check -q shared services ops tests deploy
+	$(BIN)/ruff check shared services ops tests bench deploy
+	$(BIN)/ruff format --check -q shared services ops tests bench deploy
 	$(BIN)/lint-imports --no-logo --cache-dir .import_linter_cache  # contracts: pyproject.toml
 	$(BIN)/vulture  # dead code; paths and exemptions in pyproject.toml [tool.vulture]
 
