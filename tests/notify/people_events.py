@@ -167,7 +167,7 @@ def escalated_event(
         lead_id=lead_id,
         assignment_seq=1,
         level=level,
-        action=action,  # type: ignore[arg-type]
+        action=action,
         owner=rep(policy, owner),
         manager=(manager or manager_of(policy, owner)) if with_manager else None,
         team_id=found[0].id,

@@ -80,7 +80,7 @@ def mail(**overrides: Any) -> Outgoing:
 
 
 def parts(msg: EmailMessage) -> dict[str, str]:
-    return {p.get_content_type(): p.get_content() for p in msg.iter_parts()}  # type: ignore[attr-defined]
+    return {p.get_content_type(): p.get_content() for p in msg.iter_parts()}
 
 
 async def test_delivered_as_multipart_alternative(smtp: tuple[Mailbox, int]) -> None:

@@ -46,7 +46,7 @@ def policy_with(mutate: Any) -> Policy:
 
 
 def slack_text(p: Planned) -> str:
-    return json.dumps(p.body["blocks"], ensure_ascii=False) + p.body["text"]
+    return json.dumps(p.body["blocks"], ensure_ascii=False) + str(p.body["text"])
 
 
 # --- assignment ------------------------------------------------------------------------------
