@@ -16,13 +16,13 @@ from services.notify.channels.slack import SlackSender
 from services.notify.channels.webhook import WebhookSender
 from services.notify.config import load_config
 from services.notify.domain.backoff import Backoff
-from services.notify.domain.people import PeopleLinks
+from services.notify.domain.people import PeopleLinks, template_errors
 from services.notify.metrics import NotifyMetrics
 from services.notify.service import NotifyService
 from services.notify.ticker import Dispatcher, Group
 from shared.auth import parse_tokens
 from shared.http import install_error_handlers, install_metrics_middleware, ops_router
-from shared.policy import load_policy
+from shared.policy import PolicyError, load_policy
 from shared.runtime import Runtime
 from shared.settings import Settings
 
@@ -54,6 +54,8 @@ def create_app(settings: Settings, *, env: Mapping[str, str] | None = None) -> F
     loaded = load_config(settings.notify_config_path, env=env)
     config = loaded.config
     policy = load_policy(settings.policy_path)
+    if errors := template_errors(policy):  # an acknowledgement template notify lacks
+        raise PolicyError(errors)
     runtime = Runtime.build(settings, "notify")
     metrics = NotifyMetrics(runtime.metrics.registry)
     people = people_senders(settings)
@@ -61,7 +63,10 @@ def create_app(settings: Settings, *, env: Mapping[str, str] | None = None) -> F
         config=config,
         policy=policy,
         links=PeopleLinks(
-            lead_url=settings.notify_lead_url, default_from=settings.notify_from_email
+            lead_url=settings.notify_lead_url,
+            default_from=settings.notify_from_email,
+            # no bot token: people the policy would reach on Slack are e-mailed instead
+            slack_enabled=bool(settings.slack_token.get_secret_value()),
         ),
         metrics=metrics,
         backoff=Backoff(
