@@ -134,6 +134,15 @@ async def erase_leads(session: AsyncSession, lead_ids: list[str], *, at: datetim
     return count
 
 
+# Per-lead order: a message is claimable only if no older message of its (lead, target) pair
+# is still pending (in flight, or waiting for a retry).
+_FIRST_OF_LEAD = (
+    "(m.lead_id IS NULL OR NOT EXISTS (SELECT 1 FROM notify.messages o "
+    "WHERE o.lead_id = m.lead_id AND o.channel = m.channel AND o.target = m.target "
+    "AND o.status = 'pending' AND o.seq < m.seq))"
+)
+
+
 async def claim_due(
     session: AsyncSession, *, endpoint: str, now: datetime, limit: int, lease_until: datetime
 ) -> list[MessageRow]:
@@ -147,9 +156,7 @@ async def claim_due(
         text(
             "WITH c AS (SELECT m.id FROM notify.messages m "
             "WHERE m.endpoint = :endpoint AND m.status = 'pending' AND m.next_attempt_at <= :now "
-            "AND (m.lead_id IS NULL OR NOT EXISTS (SELECT 1 FROM notify.messages o "
-            "WHERE o.lead_id = m.lead_id AND o.channel = m.channel AND o.target = m.target "
-            "AND o.status = 'pending' AND o.seq < m.seq)) "
+            f"AND {_FIRST_OF_LEAD} "
             "ORDER BY m.next_attempt_at LIMIT :limit FOR UPDATE OF m SKIP LOCKED) "
             "UPDATE notify.messages m SET next_attempt_at = :lease FROM c WHERE m.id = c.id "
             f"RETURNING {_M_COLS}"
@@ -160,14 +167,17 @@ async def claim_due(
 
 
 async def next_due(session: AsyncSession, endpoints: list[str]) -> datetime | None:
-    """The earliest next attempt among these endpoints' pending messages."""
+    """The earliest next attempt among these endpoints' claimable messages. A message held
+    back behind an older one of its lead is left out: it becomes claimable when that one's
+    attempt is recorded, which wakes the dispatcher (counting it would spin the loop while
+    the older one waits hours for its retry)."""
     if not endpoints:
         return None
     value: datetime | None = await session.scalar(
         text(
             "SELECT min(t) FROM unnest(CAST(:eps AS text[])) AS e(name), LATERAL "
-            "(SELECT next_attempt_at AS t FROM notify.messages WHERE endpoint = e.name "
-            "AND status = 'pending' ORDER BY next_attempt_at LIMIT 1) x"
+            "(SELECT m.next_attempt_at AS t FROM notify.messages m WHERE m.endpoint = e.name "
+            f"AND m.status = 'pending' AND {_FIRST_OF_LEAD} ORDER BY m.next_attempt_at LIMIT 1) x"
         ),
         {"eps": endpoints},
     )

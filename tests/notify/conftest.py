@@ -97,8 +97,7 @@ async def rig(migrated: Settings) -> AsyncIterator[RigFactory]:
     ) -> Rig:
         secret = new_secret()
         body = "endpoints:\n" + "".join(
-            endpoint_yaml(e[0], e[1], timeout=float(e[2]) if len(e) > 2 else 5.0)  # type: ignore[misc]
-            for e in endpoints
+            endpoint_yaml(e[0], e[1], timeout=float(e[2]) if len(e) > 2 else 5.0) for e in endpoints
         )
         config: NotifyConfig = parse_config(body)
         registry = CollectorRegistry()

@@ -175,3 +175,23 @@ async def test_replay_makes_dead_and_delivered_pending_but_not_cancelled(db: Asy
     assert (await store.get_message(db, erased.id)).status == "cancelled"  # type: ignore[union-attr]
     assert await store.replay_endpoint(db, target, since=now - timedelta(hours=1), now=now) == 1
     assert len(await store.attempts_for(db, dead.id)) == 1
+
+
+async def test_next_due_leaves_out_a_message_held_back_behind_its_lead(db: AsyncSession) -> None:
+    """The second message of a lead is due now but waits for the first (retrying in an
+    hour): the dispatcher must sleep until that hour, not spin on the second one."""
+    target = ep()
+    lead = str(uuid.uuid4())
+    first, second = msg(lead, target), msg(lead, target)
+    await store.insert_messages(db, [first])
+    await store.insert_messages(db, [second])
+    now = utcnow()
+    retry_at = now + timedelta(hours=1)
+    await store.record_attempt(
+        db,
+        store.Attempt(
+            message_id=first.id, at=now, outcome="retry", status=500, duration_seconds=0.01,
+            error="HTTP 500", new_status="pending", step=1, next_attempt_at=retry_at,
+        ),
+    )  # fmt: skip
+    assert await store.next_due(db, [target]) == retry_at
