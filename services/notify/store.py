@@ -365,17 +365,19 @@ async def attempts_for(session: AsyncSession, message_id: str) -> list[dict[str,
 
 async def replay_message(session: AsyncSession, message_id: str, *, now: datetime) -> str | None:
     """Make a delivered or dead message pending again, due now, with a fresh schedule.
-    Returns the status it had (None: no such message); a cancelled (erased) one is left."""
+    Returns the status it had (None: no such message); a cancelled one, or any message of an
+    erased lead (its body is scrubbed), is left as it is and reported as "cancelled"."""
     row = (
         await session.execute(
             text(
-                "WITH old AS (SELECT id, status FROM notify.messages "
-                "WHERE id = CAST(:id AS uuid) FOR UPDATE) "
-                "UPDATE notify.messages m SET status = CASE WHEN old.status = 'cancelled' "
-                "THEN 'cancelled' ELSE 'pending' END, "
-                "step = CASE WHEN old.status = 'cancelled' THEN m.step ELSE 0 END, "
-                "next_attempt_at = CASE WHEN old.status = 'cancelled' THEN m.next_attempt_at "
-                "ELSE :now END FROM old WHERE m.id = old.id RETURNING old.status"
+                # a message of an erased lead (its body scrubbed) counts as cancelled
+                "WITH old AS (SELECT id, CASE WHEN lead_id IN (SELECT lead_id FROM "
+                "notify.erased_leads) THEN 'cancelled' ELSE status END AS status "
+                "FROM notify.messages WHERE id = CAST(:id AS uuid) FOR UPDATE) "
+                ", upd AS (UPDATE notify.messages m SET status = 'pending', step = 0, "
+                "next_attempt_at = :now FROM old WHERE m.id = old.id "
+                "AND old.status <> 'cancelled') "
+                "SELECT status FROM old"
             ),
             {"id": message_id, "now": now},
         )
@@ -386,12 +388,13 @@ async def replay_message(session: AsyncSession, message_id: str, *, now: datetim
 async def replay_endpoint(
     session: AsyncSession, endpoint: str, *, since: datetime, now: datetime
 ) -> int:
-    """Every message of the endpoint created since `since`, except cancelled (erased) ones,
-    pending again and due now with a fresh schedule. Returns how many."""
+    """Every message of the endpoint created since `since`, except cancelled ones and those
+    of erased leads, pending again and due now with a fresh schedule. Returns how many."""
     rows = await session.execute(
         text(
             "UPDATE notify.messages SET status = 'pending', step = 0, next_attempt_at = :now "
             "WHERE endpoint = :endpoint AND created_at >= :since AND status <> 'cancelled' "
+            "AND (lead_id IS NULL OR lead_id NOT IN (SELECT lead_id FROM notify.erased_leads)) "
             "RETURNING id"
         ),
         {"endpoint": endpoint, "since": since, "now": now},

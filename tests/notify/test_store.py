@@ -174,6 +174,20 @@ async def test_replay_makes_dead_and_delivered_pending_but_not_cancelled(db: Asy
     assert row is not None and row.status == "pending" and row.step == 0
     assert (await store.get_message(db, erased.id)).status == "cancelled"  # type: ignore[union-attr]
     assert await store.replay_endpoint(db, target, since=now - timedelta(hours=1), now=now) == 1
+    # delivered, then its lead erased: the scrubbed body is never sent again
+    sent = msg(str(uuid.uuid4()), target)
+    await store.insert_messages(db, [sent])
+    await store.record_attempt(
+        db,
+        store.Attempt(
+            message_id=sent.id, at=now, outcome="delivered", status=200, duration_seconds=0.01,
+            error=None, new_status="delivered", step=0, next_attempt_at=now,
+        ),
+    )  # fmt: skip
+    await store.erase_leads(db, [str(sent.lead_id)], at=now)
+    assert await store.replay_message(db, sent.id, now=now) == "cancelled"
+    assert (await store.get_message(db, sent.id)).status == "delivered"  # type: ignore[union-attr]
+    assert await store.replay_endpoint(db, target, since=now - timedelta(hours=1), now=now) == 1
     assert len(await store.attempts_for(db, dead.id)) == 1
 
 
