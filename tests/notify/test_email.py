@@ -4,6 +4,7 @@ MIME, and how the server's answers map to outcomes."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +23,9 @@ from services.notify.domain.people import plan_people
 from tests.notify.people_events import LINKS, assigned_event, contact, example_policy
 
 pytestmark = pytest.mark.integration
+# aiosmtpd's server thread logs every connection at INFO, also after a test's captured stream
+# is closed (a "--- Logging error ---" in the output); its warnings still show.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 @dataclass
