@@ -187,7 +187,7 @@ async def test_starttls_required_but_not_offered_is_a_retry(smtp: tuple[Mailbox,
 @pytest.fixture
 async def smtp_auth() -> AsyncIterator[tuple[Mailbox, int]]:
     def authenticator(
-        server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+        server: Any, session: Any, envelope: Any, _mechanism: str, auth_data: Any
     ) -> AuthResult:
         ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
             b"baton",
