@@ -174,3 +174,73 @@ def lead_received_events(n: int, tag: str, seed: int = 2) -> list[tuple[bytes, b
         clone = {**ev, "id": lead_id, "subject": lead_id, "data": data}
         out.append((lead_id.encode(), orjson.dumps(clone)))
     return out
+
+
+def lead_assigned_events(n: int, tag: str, seed: int = 3) -> list[tuple[str, bytes, bytes]]:
+    """n (event id, key, value) lead.assigned CloudEvents as the router publishes them.
+
+    The leads are lead.received data (intake's own mapping, above); each is assigned round
+    robin over the example policy's reps, with their team's manager, a score breakdown and an
+    SLA, so notify plans what it would for real traffic (webhooks, the owner's e-mail)."""
+    from datetime import timedelta
+
+    from shared.events import LeadAssigned, Person, RoutingReason, RuleScore, Sla, TeamRef
+    from shared.events import make_event as make
+    from shared.policy import load_policy
+
+    from .common import ROOT
+
+    policy = load_policy(ROOT / "deploy" / "policy.example.yaml")
+    owners = [(team, rep) for team in policy.teams for rep in team.reps]
+    now = datetime.now(UTC)
+    pool: list[dict[str, Any]] = []
+    for i, (_key, value) in enumerate(lead_received_events(min(n, 300), tag, seed)):
+        lead = orjson.loads(value)["data"]
+        team, rep = owners[i % len(owners)]
+        assigned = LeadAssigned(
+            lead_id=lead["lead_id"],
+            assignment_seq=1,
+            assigned_at=now,
+            owner=Person(id=rep.id, name=rep.name, email=rep.email),
+            manager=Person(name=team.manager.name, email=team.manager.email),
+            team=TeamRef(id=team.id, name=team.name),
+            score=70 + i % 30,
+            tier="hot" if i % 3 == 0 else "warm",
+            stage="sql",
+            breakdown=[
+                RuleScore(
+                    rule_id="business-email",
+                    category="fit",
+                    points=20,
+                    matched=True,
+                    reason="business e-mail domain",
+                ),
+                RuleScore(
+                    rule_id="pricing-page",
+                    category="intent",
+                    points=15,
+                    matched=True,
+                    reason="viewed the pricing page",
+                ),
+            ],
+            routing=RoutingReason(rule_id="default", strategy="round_robin", reason="bench"),
+            sla=Sla(tier="warm", window_seconds=86400, clock="wall", due_at=now + timedelta(1)),
+            lead=lead,
+            policy_version="bench",
+        )
+        event = make(
+            type="lead.assigned", source="/baton/router", subject=lead["lead_id"], data=assigned
+        )
+        pool.append(orjson.loads(event.to_bytes()))
+    out: list[tuple[str, bytes, bytes]] = []
+    for i in range(n):
+        ev = pool[i % len(pool)]
+        lead_id, event_id = str(uuid.uuid4()), str(uuid.uuid4())
+        data = {
+            **ev["data"],
+            "lead_id": lead_id,
+            "lead": {**ev["data"]["lead"], "lead_id": lead_id},
+        }
+        clone = {**ev, "id": event_id, "subject": lead_id, "data": data}
+        out.append((event_id, lead_id.encode(), orjson.dumps(clone)))
+    return out
