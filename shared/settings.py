@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     notify_config_path: Path = Path("deploy/notify.example.yaml")
     notify_retry_schedule_seconds: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     notify_retry_jitter: float = Field(default=0.2, ge=0, lt=1)
-    notify_endpoint_concurrency: int = Field(default=4, ge=1)
+    notify_endpoint_concurrency: int = Field(default=16, ge=1)
     notify_max_response_bytes: int = Field(default=65536, ge=1024)
     notify_retry_after_max_seconds: float = Field(default=36000.0, gt=0)
     notify_health_refresh_seconds: float = Field(default=15.0, gt=0)

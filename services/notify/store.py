@@ -227,6 +227,44 @@ async def record_attempt(session: AsyncSession, attempt: Attempt) -> int | None:
     return n
 
 
+_RECORD_MANY = text(
+    "WITH a AS (SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:new_status AS text[]), "
+    "CAST(:step AS int[]), CAST(:next AS timestamptz[]), CAST(:code AS int[]), "
+    "CAST(:error AS text[]), CAST(:at AS timestamptz[]), CAST(:outcome AS text[]), "
+    "CAST(:duration AS float8[])) "
+    "AS a(id, new_status, step, next, code, error, at, outcome, duration)), "
+    "m AS (UPDATE notify.messages AS msg SET attempts = msg.attempts + 1, "
+    "status = CASE WHEN msg.status = 'pending' THEN a.new_status ELSE msg.status END, "
+    "step = a.step, next_attempt_at = a.next, last_status = a.code, last_error = a.error, "
+    "delivered_at = CASE WHEN a.new_status = 'delivered' THEN a.at ELSE msg.delivered_at END "
+    "FROM a WHERE msg.id = a.id RETURNING msg.id, msg.attempts) "
+    "INSERT INTO notify.attempts (message_id, n, at, outcome, status, duration_seconds, error) "
+    "SELECT m.id, m.attempts, a.at, a.outcome, a.code, a.duration, a.error "
+    "FROM m JOIN a ON a.id = m.id"
+)
+
+
+async def record_attempts(session: AsyncSession, attempts: list[Attempt]) -> None:
+    """`record_attempt` for many messages (all different) in one statement: the dispatcher
+    writes every attempt that finished since its last write together."""
+    if not attempts:
+        return
+    await session.execute(
+        _RECORD_MANY,
+        {
+            "id": [a.message_id for a in attempts],
+            "new_status": [a.new_status for a in attempts],
+            "step": [a.step for a in attempts],
+            "next": [a.next_attempt_at for a in attempts],
+            "code": [a.status for a in attempts],
+            "error": [a.error for a in attempts],
+            "at": [a.at for a in attempts],
+            "outcome": [a.outcome for a in attempts],
+            "duration": [a.duration_seconds for a in attempts],
+        },
+    )
+
+
 async def mark_endpoint(
     session: AsyncSession,
     *,

@@ -7,9 +7,11 @@ them (their next attempt moves past the attempt's timeout), then sends each in a
 own. A slow or dead endpoint therefore fills only its own slots and is not even queried while
 they are full: the other endpoints' claims, sends and the consumer never wait for it.
 
-Each attempt is recorded in a short transaction of its own (attempt row, the message's next
-state, the endpoint's health). A crash after a send and before its record leaves the lease to
-expire, and the message is sent once more with the same `webhook-id`: receivers dedupe by it.
+Attempts are recorded with group commit: the attempts that finish while a write is in flight
+are written together in the next short transaction (attempt rows, the messages' next states,
+the endpoints' health), and a slot is free again once its record is committed. A crash after
+a send and before its record leaves the lease to expire, and the message is sent once more
+with the same `webhook-id`: receivers dedupe by it.
 
 The loop sleeps until the earliest next attempt of an endpoint with free slots (capped at
 `max_sleep`), and is woken by new messages (this instance's consumer after its commit, and
@@ -51,6 +53,35 @@ class Group:
     timeout_seconds: float
 
 
+@dataclass(frozen=True)
+class _Record:
+    attempt: store.Attempt
+    endpoint: str
+    ok: bool
+    disable_reason: str | None
+
+
+def _endpoint_marks(batch: list[_Record]) -> dict[str, list[tuple[bool, datetime, str | None]]]:
+    """Each endpoint's health updates for a batch of attempts, in order: its last success (if
+    any), then the first failure after it (if any; `failing_since`), disabled if any attempt
+    of the batch answered 410."""
+    out: dict[str, list[tuple[bool, datetime, str | None]]] = {}
+    for name in dict.fromkeys(r.endpoint for r in batch):
+        mine = [r for r in batch if r.endpoint == name]
+        reason = next((r.disable_reason for r in mine if r.disable_reason), None)
+        last_ok = max((i for i, r in enumerate(mine) if r.ok), default=-1)
+        marks: list[tuple[bool, datetime, str | None]] = []
+        if last_ok >= 0:
+            marks.append((True, mine[last_ok].attempt.at, None))
+        failed = mine[last_ok + 1 :]
+        if failed:
+            marks.append((False, failed[0].attempt.at, reason))
+        elif reason:
+            marks.append((False, mine[-1].attempt.at, reason))
+        out[name] = marks
+    return out
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -80,6 +111,8 @@ class Dispatcher:
         self._sends: set[asyncio.Task[None]] = set()
         self.stop_grace = STOP_GRACE
         self.listening = asyncio.Event()  # set while the LISTEN connection is up
+        self._queue: list[tuple[_Record, asyncio.Future[bool]]] = []
+        self._writing = False
 
     def wake(self, at: datetime | None = None) -> None:
         """Something may be due at `at` (None: now or unknown): cut the sleep short unless
@@ -228,26 +261,54 @@ class Dispatcher:
         )
         ok = result.outcome == "delivered"
         self.service.metrics.endpoint_failing.labels(group.name).set(0 if ok else 1)
-        try:
-            async with self.runtime.sessions() as session, session.begin():
-                await store.record_attempt(session, attempt)
-                await store.mark_endpoint(
-                    session,
-                    name=group.name,
-                    ok=ok,
-                    at=at,
-                    disable_reason=result.error if nxt.disable_endpoint else None,
-                )
-        except Exception as exc:  # the lease expires and the message is sent again
-            level = "warning" if is_outage(exc) else "error"
-            getattr(log, level)("dispatcher.record_failed", error=type(exc).__name__)
-            return
+        disable = (result.error or "gone") if nxt.disable_endpoint else None
+        if not await self._record(_Record(attempt, group.name, ok, disable)):
+            return  # the lease expires and the message is sent again
         if nxt.disable_endpoint:
             log.warning("endpoint.disabled", endpoint=group.name, status=result.status)
         elif nxt.status == "dead":
             log.warning(
                 "message.dead", endpoint=group.name, channel=row.channel, outcome=nxt.outcome
             )
+
+    async def _record(self, record: _Record) -> bool:
+        """Group commit of attempt records: the first finished attempt writes, in one
+        transaction, every record queued until its write is done (and then those queued
+        meanwhile), so a busy dispatcher writes a few transactions a second, not one per
+        attempt. Returns whether this record was committed."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((record, done))
+        if not self._writing:
+            self._writing = True
+            try:
+                while self._queue:
+                    batch, self._queue = self._queue, []
+                    ok = await self._write([r for r, _ in batch])
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_result(ok)
+            finally:
+                self._writing = False
+                for _, fut in self._queue:  # cancelled mid-write: the rest is not written
+                    if not fut.done():
+                        fut.set_result(False)
+                self._queue = []
+        return await done
+
+    async def _write(self, batch: list[_Record]) -> bool:
+        try:
+            async with self.runtime.sessions() as session, session.begin():
+                await store.record_attempts(session, [r.attempt for r in batch])
+                for name, marks in _endpoint_marks(batch).items():
+                    for ok, at, reason in marks:
+                        await store.mark_endpoint(
+                            session, name=name, ok=ok, at=at, disable_reason=reason
+                        )
+        except Exception as exc:
+            level = "warning" if is_outage(exc) else "error"
+            getattr(log, level)("dispatcher.record_failed", error=type(exc).__name__)
+            return False
+        return True
 
     # --- gauges -----------------------------------------------------------------------------
 

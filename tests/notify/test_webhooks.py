@@ -157,7 +157,7 @@ async def test_connection_refused_is_a_failed_attempt() -> None:
     sender = sender_for(url, (secret(),))
     result = await sender.send(out())
     await sender.aclose()
-    assert result.outcome == "retry" and result.error == "ConnectError"
+    assert result.outcome == "retry" and result.error == "ClientConnectorError"
 
 
 async def test_invalid_tls_is_a_failed_attempt(tmp_path: Path) -> None:
@@ -213,3 +213,17 @@ async def test_every_resolved_address_is_checked() -> None:
 )
 def test_address_classes(addresses: list[str], refused: bool) -> None:
     assert (refused_reason(addresses) is not None) is refused
+
+
+async def test_a_compressed_answer_is_never_expanded() -> None:
+    """A 2xx whose gzip body would expand to 5 MB: only the ~5 KB on the wire are read (the
+    cap counts wire bytes), so it is delivered without inflating anything."""
+    import gzip
+
+    bomb = gzip.compress(b"\0" * 5_000_000)
+    reply = Reply(body=bomb, headers={"content-encoding": "gzip"})
+    async with Receiver(always(reply)) as rx:
+        sender = sender_for(rx.url(), (secret(),), max_bytes=len(bomb) + 1024)
+        result = await sender.send(out())
+        await sender.aclose()
+    assert result.outcome == "delivered"

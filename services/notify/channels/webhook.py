@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import orjson
 from standardwebhooks import Webhook
 
@@ -76,8 +76,8 @@ def classify(status: int, retry_after: str | None) -> AttemptResult:
 
 
 class WebhookSender:
-    """One HTTP client per endpoint (its own connection pool: a hanging endpoint holds only
-    its own connections); the endpoint's URL and secrets are looked up by the message's
+    """One aiohttp session per endpoint (its own connection pool: a hanging endpoint holds
+    only its own connections); the endpoint's URL and secrets are looked up by the message's
     target at send time, so no secret is ever stored with a message."""
 
     def __init__(
@@ -86,7 +86,7 @@ class WebhookSender:
         config: NotifyConfig,
         secrets: Mapping[str, tuple[str, ...]],
         max_response_bytes: int = 65536,
-        max_connections: int = 4,
+        max_connections: int = 16,
         resolver: Resolver = resolve,
     ) -> None:
         self.config = config
@@ -94,17 +94,16 @@ class WebhookSender:
         self.max_response_bytes = max_response_bytes
         self.max_connections = max_connections
         self._resolve = resolver
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._clients: dict[str, aiohttp.ClientSession] = {}
 
-    def _client(self, endpoint: Endpoint) -> httpx.AsyncClient:
+    def _client(self, endpoint: Endpoint) -> aiohttp.ClientSession:
         client = self._clients.get(endpoint.name)
         if client is None:
-            client = httpx.AsyncClient(
-                follow_redirects=False,
-                verify=True,
+            client = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.max_connections),  # TLS verified
+                timeout=aiohttp.ClientTimeout(total=endpoint.timeout_seconds),
+                auto_decompress=False,  # the cap counts bytes on the wire: no gzip bomb
                 trust_env=False,  # no proxy from the environment between us and the target
-                timeout=httpx.Timeout(endpoint.timeout_seconds),
-                limits=httpx.Limits(max_connections=self.max_connections),
                 headers={"user-agent": USER_AGENT},
             )
             self._clients[endpoint.name] = client
@@ -112,7 +111,7 @@ class WebhookSender:
 
     async def aclose(self) -> None:
         for client in self._clients.values():
-            await client.aclose()
+            await client.close()
         self._clients = {}
 
     async def _refused(self, endpoint: Endpoint) -> str | None:
@@ -146,29 +145,30 @@ class WebhookSender:
                 return await self._post(endpoint, body, headers)
         except TimeoutError:
             return AttemptResult("retry", error=f"timeout after {endpoint.timeout_seconds:g} s")
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, OSError) as exc:
             return AttemptResult("retry", error=_describe(exc))
 
     async def _post(
         self, endpoint: Endpoint, body: bytes, headers: dict[str, str]
     ) -> AttemptResult:
         client = self._client(endpoint)
-        async with client.stream("POST", endpoint.url, content=body, headers=headers) as resp:
+        async with client.post(
+            endpoint.url, data=body, headers=headers, allow_redirects=False
+        ) as resp:
             size = 0
-            async for chunk in resp.aiter_raw():
+            async for chunk in resp.content.iter_chunked(16384):
                 size += len(chunk)
                 if size > self.max_response_bytes:
                     return AttemptResult(
                         "retry",
-                        status=resp.status_code,
+                        status=resp.status,
                         error=f"response body over {self.max_response_bytes} bytes",
                     )
-            return classify(resp.status_code, resp.headers.get("retry-after"))
+            return classify(resp.status, resp.headers.get("retry-after"))
 
 
-def _describe(exc: httpx.HTTPError) -> str:
+def _describe(exc: Exception) -> str:
     """A short error with no URL in it (a webhook URL's path may hold a token)."""
-    text = str(exc)
-    if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text or "TLS" in text:
+    if isinstance(exc, aiohttp.ClientSSLError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return f"tls error ({type(exc).__name__})"
     return type(exc).__name__
