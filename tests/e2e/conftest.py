@@ -57,6 +57,7 @@ class Stack:
     token: str
     logs: dict[str, Path]
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    env_for: dict[str, dict[str, str]] = field(default_factory=dict)  # one service's overrides
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -81,7 +82,7 @@ class Stack:
         log = self.logs[service].open("ab")
         self.procs[service] = subprocess.Popen(
             [sys.executable, "-m", "ops.cli", "serve", service],
-            env=self.env,
+            env={**self.env, **self.env_for.get(service, {})},
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
