@@ -316,15 +316,18 @@ class Dispatcher:
         now = now or utcnow()
         async with self.runtime.sessions() as session:
             backlog = {b.endpoint: b for b in await store.backlog(session)}
-            disabled = await store.disabled_endpoints(session)
+            states = await store.endpoint_states(session)
         metrics = self.service.metrics
         for name in {g.name for g in self.groups} | set(backlog):
             b = backlog.get(name)
             metrics.pending.labels(name).set(b.pending if b else 0)
             oldest = (now - b.oldest_created_at).total_seconds() if b and b.oldest_created_at else 0
             metrics.oldest_pending.labels(name).set(max(0.0, oldest))
-        for name in disabled:
-            metrics.endpoint_failing.labels(name).set(1)
+            # from the stored health, so every endpoint has the series (alerts) and another
+            # instance's attempts or an enable count too
+            state = states.get(name, {})
+            failing = state.get("disabled_at") is not None or state.get("failing_since") is not None
+            metrics.endpoint_failing.labels(name).set(1 if failing else 0)
 
     async def _health(self) -> None:
         while not self._stopping.is_set():

@@ -138,6 +138,9 @@ async def test_410_disables_the_endpoint_and_keeps_its_messages(rig: RigFactory)
         assert await tick(r) == 1
         assert await tick(r) == 1
     assert [x["status"] for x in await r.rows(ep)] == ["delivered", "delivered"]
+    await r.dispatcher.refresh_health()
+    assert r.count("baton_notify_endpoint_failing", endpoint=ep) == 0
+    assert r.count("baton_notify_pending_messages", endpoint=ep) == 0
 
 
 async def test_dead_after_the_schedule(rig: RigFactory) -> None:
@@ -285,3 +288,16 @@ async def test_another_instances_messages_wake_the_dispatcher_through_notify(
         async with b.runtime.sessions() as session, session.begin():
             await b.service.on_events(session, events=[lead_assigned()])
         await rx.wait_for(1, timeout=20)
+
+
+async def test_gauges_come_from_the_stored_health(rig: RigFactory) -> None:
+    """Every endpoint has its series from the start, and a failure recorded by another
+    instance shows here too."""
+    ep = name()
+    r = rig([(ep, "http://127.0.0.1:9/")])
+    await r.dispatcher.refresh_health()
+    assert r.registry.get_sample_value("baton_notify_endpoint_failing", {"endpoint": ep}) == 0
+    async with r.runtime.sessions() as s, s.begin():
+        await store.mark_endpoint(s, name=ep, ok=False, at=utcnow())
+    await r.dispatcher.refresh_health()
+    assert r.count("baton_notify_endpoint_failing", endpoint=ep) == 1
