@@ -301,3 +301,25 @@ async def test_gauges_come_from_the_stored_health(rig: RigFactory) -> None:
         await store.mark_endpoint(s, name=ep, ok=False, at=utcnow())
     await r.dispatcher.refresh_health()
     assert r.count("baton_notify_endpoint_failing", endpoint=ep) == 1
+
+
+async def test_a_dispatcher_that_died_mid_send_leaves_a_lease_that_expires(
+    rig: RigFactory,
+) -> None:
+    """Another instance claimed the message and died before recording its attempt: nobody
+    sends it while the lease lasts; after it, it is sent (same webhook-id as that lost send)."""
+    ep = name()
+    async with Receiver(always(Reply())) as rx:
+        r = rig([(ep, rx.url())])
+        event = lead_assigned()
+        await r.publish(event)
+        now = utcnow()
+        async with r.runtime.sessions() as s, s.begin():
+            [claimed] = await store.claim_due(
+                s, endpoint=ep, now=now, limit=5, lease_until=now + timedelta(seconds=40)
+            )
+        assert await tick(r, ahead=timedelta(0)) == 0  # leased by the dead instance
+        assert await tick(r, ahead=timedelta(seconds=41)) == 1
+    assert [q.headers["webhook-id"] for q in rx.requests] == [event.id]
+    [row] = await r.rows(ep)
+    assert row["id"] == claimed.id and row["status"] == "delivered" and row["attempts"] == 1
