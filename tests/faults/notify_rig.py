@@ -24,6 +24,8 @@ from tests.e2e.notify_sinks import DedupingReceiver, add_notify, notify_config
 from tests.faults.conftest import REPORT, sql
 from tests.notify.conftest import lead_assigned
 
+CONCURRENCY = 4  # slots per endpoint (pinned): at most this many sends of it in flight
+
 
 def notify_stack(
     settings: Settings,
@@ -49,6 +51,7 @@ def notify_stack(
         "KAFKA_BACKOFF_MAX_SECONDS": "2",
         "TICKER_MAX_SLEEP_SECONDS": "0.5",
         "NOTIFY_HEALTH_REFRESH_SECONDS": "1",
+        "NOTIFY_ENDPOINT_CONCURRENCY": str(CONCURRENCY),
     }
     stack = Stack(settings=settings, env=env, ports={}, token=token, logs={})
     config = notify_config(tmp_path, endpoint, rx.url(), timeout=timeout)

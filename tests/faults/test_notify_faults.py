@@ -19,6 +19,7 @@ from shared.settings import Settings
 from tests.e2e.notify_sinks import DedupingReceiver, Mailbox, smtp_sink
 from tests.faults.conftest import PgInstance, stop_all, wait_until
 from tests.faults.notify_rig import (
+    CONCURRENCY,
     assert_delivered_exactly,
     endpoint_name,
     notify_stack,
@@ -33,7 +34,6 @@ from tests.notify.receivers import Reply
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
-CONCURRENCY = 4  # notify's default slots per endpoint: at most this many sends in flight
 ATTEMPT_TIMEOUT = 2.0  # endpoint timeout_seconds; a lease lasts this + 30 s (ticker.py)
 
 
@@ -84,8 +84,9 @@ async def test_notify_sigkilled_mid_delivery(
             in_flight_at_kill=in_flight,
         )
         assert_delivered_exactly(r)
-        # Only what was in flight at the kill may arrive twice (the lease expires, the same
-        # webhook-id is sent again): never more than the endpoint's slots.
+        # Only what was in flight at the kill (sent, or answered and awaiting its group-
+        # committed record: a slot is held until the record) may arrive twice (the lease
+        # expires, the same webhook-id is sent again): never more than the endpoint's slots.
         assert r.duplicates_raw <= CONCURRENCY, rx.stats()
     finally:
         stop_all(stack)
