@@ -29,8 +29,9 @@ from shared.settings import Settings
 
 def people_senders(settings: Settings) -> dict[str, Sender]:
     """The Slack (Web API at `slack_base_url` with SLACK_BOT_TOKEN) and e-mail (SMTP relay)
-    senders. Built even when unconfigured: a message planned for them waits, retried and
-    visible in the admin API, until the token or relay is set (then the backlog goes out)."""
+    senders. Without a Slack bot token nothing is planned for Slack (PeopleLinks.slack_enabled
+    is false and people are e-mailed instead); an unreachable SMTP relay keeps e-mails
+    pending, retried and visible in the admin API, until it answers (then the backlog goes out)."""
     return {
         "slack": SlackSender(
             token=settings.slack_token.get_secret_value(),
