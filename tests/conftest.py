@@ -176,6 +176,7 @@ def env_secrets() -> dict[str, str]:
         "BATON_SECRET_TYPEFORM": base64.b64encode(os.urandom(24)).decode(),
         "BATON_SECRET_HUBSPOT": base64.b64encode(os.urandom(24)).decode(),
         "BATON_SECRET_CRM_ACTIVITIES": "whsec_" + base64.b64encode(os.urandom(24)).decode(),
+        "BATON_NOTIFY_SECRET_LOCAL_SINK": "whsec_" + base64.b64encode(os.urandom(24)).decode(),
     }
 
 

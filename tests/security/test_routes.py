@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
+from ops.services import SERVICES
 from shared.auth import SCOPES, required_scope
 from shared.settings import Settings
 
@@ -37,8 +38,9 @@ PUBLIC_PATHS = {
     "/openapi.json",
     "/redoc",
 }
-PUBLIC_ROUTES = {("POST", "/v1/webhooks/{source}")}  # signed per source, not bearer tokens
-SERVICES = ("intake", "router", "followup")
+# Signed per source (lead webhooks to intake, activity webhooks from CRMs to followup), not
+# bearer tokens: each refuses a request whose signature does not verify.
+PUBLIC_ROUTES = {("POST", "/v1/webhooks/{source}"), ("POST", "/v1/activity-webhooks/{source}")}
 
 
 @dataclass
@@ -187,7 +189,7 @@ async def test_every_route_is_public_by_intent_or_needs_a_scoped_token(
                 assert resp.status_code not in (401, 403), f"{where}: {resp.text}"
                 assert resp.status_code < 500, f"{where}: {resp.status_code} {resp.text}"
     # The walk must have seen the known protected endpoints (a test that cannot fail is a defect).
-    assert protected >= 7
+    assert protected >= 12  # including notify's five admin routes
 
 
 async def test_public_routes_are_exactly_the_intended_ones(
