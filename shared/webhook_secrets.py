@@ -1,7 +1,6 @@
 """Resolve the secrets of signed webhook senders at start-up (the only I/O: env and files).
 
-Followup's activity sources use it; it follows intake's rules for lead sources exactly (intake
-still has its own copy in `services/intake/service.py:load_secrets`, to be switched over):
+Intake's lead sources and followup's activity sources both use it, so the rules are one:
 a variable or file may hold several whitespace-separated secrets (key rotation), Standard
 Webhooks secrets must decode as `whsec_<base64>`, and every problem stops start-up with the
 policy field and the variable or file named, never a secret.
@@ -18,9 +17,13 @@ from shared.signatures import decode_standard_webhooks_secret
 
 
 def load_secrets(
-    senders: Iterable[tuple[str, str, AuthConfig]], env: Mapping[str, str] | None = None
+    senders: Iterable[tuple[str, str, AuthConfig]],
+    env: Mapping[str, str] | None = None,
+    *,
+    kind: str = "source",
 ) -> dict[str, list[str]]:
-    """`senders` are `(policy path of the auth block, sender name, auth)`; returns name -> secrets."""
+    """`senders` are `(policy path of the auth block, sender name, auth)`; returns name -> secrets.
+    `kind` is the word errors use for a sender ("source", "activity source")."""
     env = os.environ if env is None else env
     out: dict[str, list[str]] = {}
     errors: list[str] = []
@@ -37,12 +40,12 @@ def load_secrets(
                 raw = Path(auth.secret_file).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 errors.append(
-                    f"{where}: cannot read the secret file for {name!r}: {type(exc).__name__}"
+                    f"{where}: cannot read the secret file for {kind} {name!r}: {type(exc).__name__}"
                 )
                 continue
         secrets = (raw or "").split()
         if not secrets:
-            errors.append(f"{where}: no secret configured for {name!r}")
+            errors.append(f"{where}: no secret configured for {kind} {name!r}")
             continue
         if auth.scheme == "standard-webhooks":
             for n, secret in enumerate(secrets):
@@ -50,7 +53,8 @@ def load_secrets(
                     decode_standard_webhooks_secret(secret)
                 except ValueError as exc:
                     errors.append(
-                        f"{where}: secret #{n + 1} for {name!r} is not a whsec_<base64> secret ({exc})"
+                        f"{where}: secret #{n + 1} for {kind} {name!r} is not a whsec_<base64> "
+                        f"secret ({exc})"
                     )
         out[name] = secrets
     if errors:

@@ -24,12 +24,14 @@ from shared.webhook_secrets import load_secrets
 
 def create_app(settings: Settings) -> FastAPI:
     policy = load_policy(settings.policy_path)
+    senders = (
+        (f"activity_sources[{i}].auth", s.name, s.auth)
+        for i, s in enumerate(policy.activity_sources)
+    )
     activity_sources = ActivitySources(
         by_name={s.name: s for s in policy.activity_sources},
-        secrets=load_secrets(  # a missing or bad secret stops start-up, naming the field
-            (f"activity_sources[{i}].auth", s.name, s.auth)
-            for i, s in enumerate(policy.activity_sources)
-        ),
+        # a missing or bad secret stops start-up, naming the field
+        secrets=load_secrets(senders, kind="activity source"),
     )
     runtime = Runtime.build(settings, "followup")
     metrics = FollowupMetrics(runtime.metrics.registry)

@@ -7,13 +7,11 @@ sent for a lead that will reach the router.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -31,64 +29,24 @@ from services.intake.domain.mapping import honeypot_filled, map_payload
 from services.intake.domain.parsing import parse_body
 from services.intake.domain.ratelimit import TokenBucket, retry_after_seconds
 from services.intake.domain.signatures import (
-    decode_standard_webhooks_secret,
     verify_hubspot_v3,
     verify_standard_webhooks,
     verify_typeform,
 )
 from shared.events import Lead, erase_lead_data, make_event
-from shared.policy import Policy, PolicyError, SourceConfig
+from shared.policy import Policy, SourceConfig
+from shared.webhook_secrets import load_secrets as shared_load_secrets
 
 EVENT_SOURCE = "/baton/intake"
 
 
 def load_secrets(policy: Policy, env: Mapping[str, str] | None = None) -> dict[str, list[str]]:
     """Resolve every signed source's secrets at start-up; a missing one stops the service.
-
-    An env var or file may hold several whitespace-separated secrets (key rotation: add the
-    new one, move senders over, then drop the old one). Standard Webhooks secrets must be
-    `whsec_<base64>`: a secret that cannot be decoded is refused here, not at the first request.
-    Errors name the policy field and the variable or file, never a secret.
-    """
-    env = os.environ if env is None else env
-    out: dict[str, list[str]] = {}
-    errors: list[str] = []
-    for i, src in enumerate(policy.sources):
-        auth = src.auth
-        if auth.scheme == "none":
-            continue
-        raw: str | None = None
-        where = f"sources[{i}].auth"
-        if auth.secret_env:
-            raw = env.get(auth.secret_env)
-            where += f".secret_env ({auth.secret_env})"
-        elif auth.secret_file:
-            where += f".secret_file ({auth.secret_file})"
-            try:
-                raw = Path(auth.secret_file).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                errors.append(
-                    f"{where}: cannot read the secret file for source {src.name!r}: "
-                    f"{type(exc).__name__}"
-                )
-                continue
-        secrets = (raw or "").split()
-        if not secrets:
-            errors.append(f"{where}: no secret configured for source {src.name!r}")
-            continue
-        if auth.scheme == "standard-webhooks":
-            for n, secret in enumerate(secrets):
-                try:
-                    decode_standard_webhooks_secret(secret)
-                except ValueError as exc:
-                    errors.append(
-                        f"{where}: secret #{n + 1} for source {src.name!r} is not a "
-                        f"whsec_<base64> secret ({exc})"
-                    )
-        out[src.name] = secrets
-    if errors:
-        raise PolicyError(errors)
-    return out
+    The rules (several per variable or file for rotation, `whsec_` decoding, errors naming
+    the field and never a secret) are shared with followup's activity sources."""
+    return shared_load_secrets(
+        ((f"sources[{i}].auth", src.name, src.auth) for i, src in enumerate(policy.sources)), env
+    )
 
 
 @dataclass(frozen=True, slots=True)
