@@ -218,6 +218,13 @@ def main(argv: list[str] | None = None) -> int:
         except PolicyError as exc:
             print(f"invalid policy: {exc}", file=sys.stderr)
             return 2
+        # What only a service can check (notify's templates) is checked here too, so a file
+        # that passes check-policy also starts every service.
+        from services.notify.domain.people import template_errors
+
+        if missing := template_errors(policy):
+            print(f"invalid policy: {'; '.join(missing)}", file=sys.stderr)
+            return 2
         print(f"policy ok: {policy.label} ({policy.version_id})")
         return 0
     return 1
