@@ -45,6 +45,7 @@ def people_senders(settings: Settings) -> dict[str, Sender]:
             username=settings.smtp_username,
             password=settings.smtp_password.get_secret_value(),
             timeout_seconds=settings.smtp_timeout_seconds,
+            max_connections=settings.notify_endpoint_concurrency,  # the email endpoint's slots
         ),
     }
 

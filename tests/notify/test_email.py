@@ -236,3 +236,41 @@ async def test_bad_body_is_rejected() -> None:
     out = Outgoing("m", "e", "email", "x", {"subject": "no recipient"})
     result = await EmailSender(host="127.0.0.1", port=free_port()).send(out)
     assert (result.outcome, result.error) == ("rejected", "email body KeyError")
+
+
+async def test_connections_are_reused_and_dropped_after_a_failure(
+    smtp: tuple[Mailbox, int],
+) -> None:
+    box, port = smtp
+    sender = EmailSender(host="127.0.0.1", port=port, local_hostname="notify.test")
+    for _ in range(3):
+        assert (await sender.send(mail())).outcome == "delivered"
+    assert sender.connects == 1 and len(box.messages) == 3
+    box.data_reply = "451 try again later"
+    assert (await sender.send(mail())).outcome == "retry"
+    box.data_reply = None
+    assert (await sender.send(mail())).outcome == "delivered"
+    assert sender.connects == 2, "a connection that failed is not reused"
+    await sender.aclose()
+
+
+async def test_stale_pooled_connection_costs_no_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The relay restarts while a connection idles in the pool: the NOOP before reuse
+    notices, and the message goes out on a new connection in the same attempt."""
+    monkeypatch.setattr("services.notify.channels.email.IDLE_CHECK_SECONDS", 0.0)
+    box, port = Mailbox(), free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    sender = EmailSender(host="127.0.0.1", port=port)
+    try:
+        assert (await sender.send(mail())).outcome == "delivered"
+        controller.stop()  # closes the server side of the pooled connection
+        controller = Controller(box, hostname="127.0.0.1", port=port)
+        controller.start()
+        assert (await sender.send(mail())).outcome == "delivered"
+        assert sender.connects == 2 and len(box.messages) == 2
+    finally:
+        controller.stop()
+        await sender.aclose()

@@ -9,10 +9,21 @@ texts often quote the address.
 
 The Message-ID derives from the notify message id, so every attempt of one message carries the
 same id and a mailbox that saw an earlier attempt can tell it is the same mail.
+
+Connections are pooled: a connection that carried a message is kept (up to `max_connections`,
+the email endpoint's slots) and carries the next, so a busy notify does not open, greet and log
+in once per message. A connection is dropped after any failure (the next send opens a fresh
+one), and one idle for more than `IDLE_CHECK_SECONDS` is checked with a NOOP before reuse (a
+relay may have closed it), so a stale connection costs no attempt. The EHLO name is looked up
+once (`socket.getfqdn`, in a thread) unless `local_hostname` is given.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+import time
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
@@ -50,10 +61,18 @@ def _by_code(code: int, what: str) -> AttemptResult:
     return AttemptResult("rejected", code, error=f"smtp {what} {code}")
 
 
+def _close(smtp: aiosmtplib.SMTP) -> None:
+    with contextlib.suppress(Exception):
+        smtp.close()
+
+
+IDLE_CHECK_SECONDS = 5.0  # an idle connection older than this gets a NOOP before reuse
+IDLE_MAX_SECONDS = 60.0  # and one idle longer is closed, not checked (relays time out idlers)
+
+
 class EmailSender:
-    """Sends planned e-mails through one SMTP relay (a connection per message: notify's
-    people mail is a few messages a minute, and a fresh connection never inherits a broken
-    one)."""
+    """Sends planned e-mails through one SMTP relay over a small pool of connections (see the
+    module docstring): a message is delivered only once the relay took its DATA."""
 
     def __init__(
         self,
@@ -64,6 +83,8 @@ class EmailSender:
         username: str = "",
         password: str = "",
         timeout_seconds: float = 10.0,
+        max_connections: int = 4,
+        local_hostname: str | None = None,
     ) -> None:
         self._host = host
         self._port = port
@@ -71,22 +92,72 @@ class EmailSender:
         self._username = username or None
         self._password = password or None
         self._timeout = timeout_seconds
+        self._max_idle = max_connections
+        self._local_hostname = local_hostname
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []  # (connection, idle since)
+        self.connects = 0  # connections opened (tests, and a glance at reuse)
+
+    async def _ehlo_name(self) -> str:
+        if self._local_hostname is None:
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
+        return self._local_hostname
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        """An idle pooled connection that still answers, or a new one (greeted, logged in)."""
+        while self._idle:
+            smtp, since = self._idle.pop()
+            idle = time.monotonic() - since
+            if smtp.is_connected and idle < IDLE_MAX_SECONDS:
+                if idle < IDLE_CHECK_SECONDS:
+                    return smtp
+                try:
+                    await smtp.noop()
+                    return smtp
+                except Exception:  # stale: closed by the relay, try the next or a new one
+                    pass
+            _close(smtp)
+        smtp = aiosmtplib.SMTP(
+            hostname=self._host,
+            port=self._port,
+            start_tls=self._starttls,
+            username=self._username,
+            password=self._password,
+            timeout=self._timeout,
+            local_hostname=await self._ehlo_name(),
+        )
+        self.connects += 1
+        try:
+            await smtp.connect()
+        except BaseException:
+            _close(smtp)
+            raise
+        return smtp
+
+    def _release(self, smtp: aiosmtplib.SMTP) -> None:
+        if smtp.is_connected and len(self._idle) < self._max_idle:
+            self._idle.append((smtp, time.monotonic()))
+        else:
+            _close(smtp)
+
+    async def aclose(self) -> None:
+        """Close the idle connections (notify's shutdown)."""
+        idle, self._idle = self._idle, []
+        for smtp, _ in idle:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(smtp.quit(), timeout=1.0)
+            _close(smtp)
 
     async def send(self, out: Outgoing) -> AttemptResult:
         try:
             msg = build_message(out.body, message_id=out.message_id)
         except (KeyError, ValueError, TypeError) as exc:
             return AttemptResult("rejected", error=f"email body {type(exc).__name__}")
+        smtp: aiosmtplib.SMTP | None = None
+        sent = False
         try:
-            await aiosmtplib.send(
-                msg,
-                hostname=self._host,
-                port=self._port,
-                start_tls=self._starttls,
-                username=self._username,
-                password=self._password,
-                timeout=self._timeout,
-            )
+            smtp = await self._connection()
+            await smtp.send_message(msg)
+            sent = True
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients] or [550]
             return _by_code(max(codes), "recipient refused")
@@ -100,4 +171,8 @@ class EmailSender:
             return AttemptResult("retry", error=f"smtp {type(exc).__name__}")
         except Exception as exc:  # a sender reports, never raises (see base.Sender)
             return AttemptResult("retry", error=f"smtp {type(exc).__name__}")
+        finally:
+            if smtp is not None and not sent:  # after any failure the connection is suspect
+                _close(smtp)
+        self._release(smtp)
         return AttemptResult("delivered", 250)
