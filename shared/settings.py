@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     notify_max_response_bytes: int = Field(default=65536, ge=1024)
     notify_retry_after_max_seconds: float = Field(default=36000.0, gt=0)
     notify_health_refresh_seconds: float = Field(default=15.0, gt=0)
+    # how long past an attempt's timeout its message stays leased (a crash mid-send: resent
+    # after this)
+    notify_lease_seconds: float = Field(default=30.0, gt=0)
     notify_lead_url: str = "http://127.0.0.1:8002/v1/admin/leads/{lead_id}"
     # Bearer tokens for admin/activity endpoints: "name:scope+scope:sha256hex" entries,
     # comma separated. Only hashes are configured; see shared.auth.

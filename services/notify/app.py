@@ -97,6 +97,7 @@ def create_app(settings: Settings, *, env: Mapping[str, str] | None = None) -> F
         concurrency=settings.notify_endpoint_concurrency,
         max_sleep=settings.ticker_max_sleep_seconds,
         health_interval=settings.notify_health_refresh_seconds,
+        lease_margin=settings.notify_lease_seconds,
     )
     runtime.consume(
         group_id=f"{settings.consumer_group_prefix}-notify",

@@ -93,7 +93,7 @@ class Dispatcher:
         concurrency: int,
         max_sleep: float,
         health_interval: float = 15.0,
-        lease_margin: float = 30.0,
+        lease_margin: float = 30.0,  # settings.notify_lease_seconds
     ) -> None:
         self.runtime = runtime
         self.service = service

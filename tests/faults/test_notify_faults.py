@@ -34,7 +34,9 @@ from tests.notify.receivers import Reply
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 
-ATTEMPT_TIMEOUT = 2.0  # endpoint timeout_seconds; a lease lasts this + 30 s (ticker.py)
+ATTEMPT_TIMEOUT = 2.0  # endpoint timeout_seconds; a lease lasts this + NOTIFY_LEASE_SECONDS
+# unrecorded sends (SIGKILL, database down) are resent after the lease: 5 s instead of 30 s
+LEASE = {"NOTIFY_LEASE_SECONDS": "5"}
 
 
 @pytest.fixture
@@ -58,7 +60,13 @@ async def test_notify_sigkilled_mid_delivery(
 ) -> None:
     rx, settings, endpoint = slow_receiver, fault_settings, endpoint_name()
     stack = notify_stack(
-        settings, tmp_path, rx, endpoint=endpoint, smtp_port=smtp[1], timeout=ATTEMPT_TIMEOUT
+        settings,
+        tmp_path,
+        rx,
+        endpoint=endpoint,
+        smtp_port=smtp[1],
+        timeout=ATTEMPT_TIMEOUT,
+        extra=LEASE,
     )
     try:
         await asyncio.to_thread(stack.start, "notify")
@@ -107,7 +115,7 @@ async def test_receiver_down_then_up(
             endpoint=endpoint,
             smtp_port=smtp[1],
             timeout=ATTEMPT_TIMEOUT,
-            extra={"NOTIFY_RETRY_SCHEDULE_SECONDS": "[1, 2, 4, 8, 8, 8, 8, 8, 8, 8]"},
+            extra={**LEASE, "NOTIFY_RETRY_SCHEDULE_SECONDS": "[1, 2, 4, 8, 8, 8, 8, 8, 8, 8]"},
         )
         try:
             await asyncio.to_thread(stack.start, "notify")
@@ -152,7 +160,13 @@ async def test_postgres_restarted_while_notify_delivers(
     settings = fault_settings.model_copy(update={"database_url": dedicated_pg.url})
     rx, endpoint = slow_receiver, endpoint_name()
     stack = notify_stack(
-        settings, tmp_path, rx, endpoint=endpoint, smtp_port=smtp[1], timeout=ATTEMPT_TIMEOUT
+        settings,
+        tmp_path,
+        rx,
+        endpoint=endpoint,
+        smtp_port=smtp[1],
+        timeout=ATTEMPT_TIMEOUT,
+        extra=LEASE,
     )
     try:
         await asyncio.to_thread(stack.start, "notify")
