@@ -274,3 +274,59 @@ async def test_stale_pooled_connection_costs_no_attempt(
     finally:
         controller.stop()
         await sender.aclose()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"from": "Zoë Ångström <zoe@example.com>", "subject": "Neuer Lead: Zoë (A, 87 Punkte)"},
+        {"text": "no newline at the end", "html": ""},
+        {"text": "Grüße\r\nvon Zoë\n", "html": "<p>" + "x" * 1200 + "</p>"},
+        {"subject": "  folded \t subject  " + "y" * 950, "reply_to": ""},
+    ],
+)
+def test_direct_encoding_reads_as_the_email_package_would_build_it(
+    overrides: dict[str, str],
+) -> None:
+    """encode_message skips the email package's cost; a mailbox must not see a difference."""
+    from email.parser import BytesParser
+
+    from services.notify.channels.email import build_message, encode_message
+
+    body = mail(**overrides).body
+    encoded = encode_message(body, message_id="m-1")
+    assert encoded is not None
+    sender, rcpts, raw = encoded
+    assert (sender, rcpts) == (
+        "zoe@example.com" if "Zoë" in str(body["from"]) else "sales@example.com",
+        ["ada@example.org"],
+    )
+    fast = BytesParser(policy=policy.default).parsebytes(raw)
+    slow = message_from_bytes(
+        build_message(body, message_id="m-1").as_bytes(), policy=policy.default
+    )
+    assert isinstance(fast, EmailMessage) and isinstance(slow, EmailMessage)
+    for name in ("From", "To", "Subject", "Reply-To", "Message-ID", "Auto-Submitted"):
+        assert fast[name] == slow[name], name
+    assert fast.get_content_type() == slow.get_content_type()
+    fast_parts = parts(fast) if fast.is_multipart() else {"text/plain": fast.get_content()}
+    slow_parts = parts(slow) if slow.is_multipart() else {"text/plain": slow.get_content()}
+    assert {k: v.replace("\r\n", "\n") for k, v in fast_parts.items()} == {
+        k: v.replace("\r\n", "\n") for k, v in slow_parts.items()
+    }
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("to", "zoë@exämple.org"),
+        ("to", "a@example.org, b@example.org"),
+        ("from", "Sales\r\nBcc: x@example.net <s@example.com>"),
+        ("to", "not an address"),
+    ],
+)
+def test_unusual_addresses_take_the_email_package_path(field: str, value: str) -> None:
+    from services.notify.channels.email import encode_message
+
+    assert encode_message(mail(**{field: value}).body, message_id="m") is None

@@ -21,11 +21,14 @@ once (`socket.getfqdn`, in a thread) unless `local_hostname` is given.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import socket
 import time
+import uuid
+from email.header import Header
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formataddr, formatdate, getaddresses, parseaddr
 from typing import Any
 
 import aiosmtplib
@@ -48,6 +51,77 @@ def build_message(body: dict[str, Any], *, message_id: str) -> EmailMessage:
     if body.get("html"):
         msg.add_alternative(str(body["html"]), subtype="html")
     return msg
+
+
+def _ascii(value: str) -> bool:
+    return value.isascii() and "\r" not in value and "\n" not in value
+
+
+def _address(value: str) -> tuple[str, str] | None:
+    """(header, address) of one plain ASCII address ("Name <a@b>" or "a@b"; a non-ASCII
+    display name is RFC 2047-encoded), or None: anything else takes the email package path."""
+    if "\r" in value or "\n" in value or "," in value or ";" in value:
+        return None
+    pairs = getaddresses([value])
+    if len(pairs) != 1:
+        return None
+    name, addr = pairs[0]
+    if parseaddr(value) != (name, addr) or addr.count("@") != 1 or not _ascii(addr):
+        return None
+    return formataddr((name, addr), charset="utf-8"), addr
+
+
+def _part(text: str, subtype: str) -> str:
+    """One text part, 7bit when it is short-lined ASCII, else base64 of its UTF-8."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.endswith("\n"):
+        text += "\n"  # as the email package's set_content does
+    lines = text.split("\n")
+    if text.isascii() and all(len(line) <= 900 for line in lines):
+        payload, cte = "\r\n".join(lines), "7bit"
+    else:
+        payload = base64.encodebytes(text.encode()).decode().replace("\n", "\r\n")
+        cte = "base64"
+    if not payload.endswith("\r\n"):
+        payload += "\r\n"
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        f"Content-Transfer-Encoding: {cte}\r\n\r\n{payload}"
+    )
+
+
+def encode_message(body: dict[str, Any], *, message_id: str) -> tuple[str, list[str], bytes] | None:
+    """(envelope sender, recipients, the message's bytes) of a planned e-mail body, built
+    directly: the email package's header parsing and flattening cost ~2 ms a message. The
+    same headers and parts as `build_message`; None when an address is not a single plain
+    ASCII one (SMTPUTF8, lists, odd syntax, CR/LF), and `build_message` handles it."""
+    frm, to = _address(str(body["from"])), _address(str(body["to"]))
+    reply = _address(str(body["reply_to"])) if body.get("reply_to") else ("", "")
+    if frm is None or to is None or reply is None:
+        return None
+    subject = " ".join(str(body.get("subject") or "").split())
+    if not subject.isascii() or len(subject) > 900:
+        subject = Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
+    head = [f"From: {frm[0]}", f"To: {to[0]}", f"Subject: {subject}"]
+    if reply[0]:
+        head.append(f"Reply-To: {reply[0]}")
+    head += [
+        f"Date: {formatdate(localtime=False, usegmt=True)}",
+        f"Message-ID: <{message_id}@baton.notify>",
+        "Auto-Submitted: auto-generated",  # RFC 3834: vacation responders stay quiet
+        "MIME-Version: 1.0",
+    ]
+    text = _part(str(body.get("text") or ""), "plain")
+    if body.get("html"):
+        html = _part(str(body["html"]), "html")
+        boundary = f"=_baton_{uuid.uuid4().hex}"  # a 7bit part could not contain it by chance
+        head.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
+        # the CRLF before a delimiter belongs to it (RFC 2046), not to the part
+        content = f"\r\n--{boundary}\r\n{text}\r\n--{boundary}\r\n{html}\r\n--{boundary}--\r\n"
+    else:
+        content = text
+    raw = "\r\n".join(head) + "\r\n" + content
+    return frm[1], [to[1]], raw.encode("ascii")
 
 
 # 530 authentication required, 534 mechanism too weak, 535 credentials invalid, 538 encryption
@@ -149,14 +223,19 @@ class EmailSender:
 
     async def send(self, out: Outgoing) -> AttemptResult:
         try:
-            msg = build_message(out.body, message_id=out.message_id)
+            raw = encode_message(out.body, message_id=out.message_id)
+            msg = build_message(out.body, message_id=out.message_id) if raw is None else None
         except (KeyError, ValueError, TypeError) as exc:
             return AttemptResult("rejected", error=f"email body {type(exc).__name__}")
         smtp: aiosmtplib.SMTP | None = None
         sent = False
         try:
             smtp = await self._connection()
-            await smtp.send_message(msg)
+            if raw is not None:
+                await smtp.sendmail(*raw)
+            else:
+                assert msg is not None
+                await smtp.send_message(msg)
             sent = True
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients] or [550]
