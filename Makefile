@@ -50,8 +50,10 @@ dashboard-png: migrate tools ## demo traffic + local Prometheus, then render the
 docs: venv ## regenerate docs/asyncapi.yaml and docs/openapi/*.json from the code
 	$(BIN)/baton docs
 
+# Two workers: most of the suite waits on servers, not the CPU. Fault tests stay on one worker
+# (their xdist_group, tests/conftest.py); --durations names the slowest tests on every run.
 test: migrate tools lint typecheck ## lint, types, then the whole suite against the real local stack
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup --durations=15
 
 test-unit: venv
 	$(BIN)/pytest -q -m "not integration and not e2e"

@@ -210,3 +210,12 @@ async def plumbing_schema(migrated: Settings) -> AsyncIterator[str]:
     finally:
         await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await conn.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `make test` (pytest-xdist, `--dist loadgroup`) every fault test runs on one worker:
+    they share one dedicated broker and PostgreSQL cluster that they stop and kill, while the
+    rest of the suite (fresh databases and topics per session and test) runs on the others."""
+    for item in items:
+        if item.get_closest_marker("faults") is not None:
+            item.add_marker(pytest.mark.xdist_group("faults"))
