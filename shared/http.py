@@ -53,6 +53,25 @@ def _printable(key: Any) -> str:
     return text.replace("\x00", "\\x00")
 
 
+async def read_capped_body(
+    request: Request, limit: int, too_large: Callable[[str], Exception]
+) -> bytes:
+    """At most `limit` bytes of the request body: a declared or actual larger body is refused
+    (with the caller's own error, so each service keeps its problem type and metric label)
+    before more than `limit` bytes are held in memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(f"body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(f"body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def problem(
     status: int,
     title: str,

@@ -29,7 +29,7 @@ from services.followup.service import FollowupService
 from shared.auth import Token, require
 from shared.errors import DomainError, LeadNotFound
 from shared.events import ActivityType, LeadActivity, utcnow
-from shared.http import problem_responses
+from shared.http import problem_responses, read_capped_body
 from shared.logs import get_logger
 from shared.runtime import Runtime
 
@@ -107,21 +107,6 @@ async def get_sla(
 # --- activity webhooks from the sales tools ---------------------------------------------------
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """At most `limit` bytes; a declared or actual larger body is refused before it is read."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ActivityBodyTooLarge(f"body is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ActivityBodyTooLarge(f"body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post(
     "/v1/activity-webhooks/{source}",
     status_code=202,
@@ -159,7 +144,7 @@ async def _receive(request: Request, source: str, sources: ActivitySources) -> A
     runtime: Runtime = request.app.state.runtime
     service: FollowupService = request.app.state.followup
     src = sources.get(source)  # 404 before the body is read
-    body = await _read_body(request, request.app.state.max_body_bytes)
+    body = await read_capped_body(request, request.app.state.max_body_bytes, ActivityBodyTooLarge)
     activity = sources.prepare(
         src,
         ActivityRequest(

@@ -15,7 +15,7 @@ from services.intake.domain.errors import BodyTooLarge, IntakeError, Unavailable
 from services.intake.metrics import IntakeMetrics
 from services.intake.service import Accepted, IntakeService, WebhookRequest
 from shared.events import utcnow
-from shared.http import problem_responses
+from shared.http import problem_responses, read_capped_body
 from shared.outage import is_outage
 from shared.runtime import Runtime
 
@@ -26,21 +26,6 @@ RETRY_AFTER_SECONDS = 5
 class AcceptedBody(BaseModel):
     lead_id: str
     status: str = "accepted"
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """Read at most `limit` bytes; refuse early on a declared or actual larger body."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"body is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @router.post(
@@ -84,7 +69,7 @@ async def _receive(request: Request, source: str, service: IntakeService) -> Acc
     runtime: Runtime = request.app.state.runtime
     src = service.source(source)
     service.check_before_body(src, request.headers)
-    body = await _read_body(request, service.max_body_bytes)
+    body = await read_capped_body(request, service.max_body_bytes, BodyTooLarge)
     req = WebhookRequest(
         source=source,
         headers=request.headers,
