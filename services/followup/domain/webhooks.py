@@ -20,6 +20,7 @@ import orjson
 
 from shared.errors import DomainError
 from shared.events import ActivityType, LeadActivity
+from shared.payload_paths import lookup
 from shared.policy import ActivitySource
 from shared.signatures import InvalidSignature, verify_hubspot_v3, verify_standard_webhooks
 
@@ -245,26 +246,6 @@ def parse_instant(raw: object) -> datetime | None:
             return None
         return parsed if parsed.tzinfo is not None else None
     return None
-
-
-def lookup(payload: Mapping[str, Any], location: str) -> object | None:
-    """Value at a dot path (`properties.baton_lead_id.value`, list indexes as `items.0`), or
-    a top-level key that itself contains dots; None when absent."""
-    if location in payload:
-        found: object = payload[location]
-        return found
-    node: object = payload
-    for part in location.split("."):
-        if isinstance(node, Mapping):
-            node = node.get(part)
-        elif isinstance(node, list) and part.isascii() and part.isdigit():
-            index = int(part)
-            node = node[index] if index < len(node) else None
-        else:
-            return None
-        if node is None:
-            return None
-    return node
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.payload_paths import dot_path, lookup
+
 TYPEFORM_PREFIX = "ref:"
 HUBSPOT_PREFIX = "hs:"
 
@@ -32,24 +34,7 @@ def extract(payload: Mapping[str, Any], location: str) -> object | None:
         return _typeform_answer(payload, location[len(TYPEFORM_PREFIX) :])
     if location.startswith(HUBSPOT_PREFIX):
         return _hubspot_field(payload, location[len(HUBSPOT_PREFIX) :])
-    if location in payload:
-        value: object = payload[location]
-        return value
-    return _dot_path(payload, location)
-
-
-def _dot_path(node: object, location: str) -> object | None:
-    for part in location.split("."):
-        if isinstance(node, Mapping):
-            node = node.get(part)
-        elif isinstance(node, list) and part.isdigit() and part.isascii():
-            index = int(part)
-            node = node[index] if index < len(node) else None
-        else:
-            return None
-        if node is None:
-            return None
-    return node
+    return lookup(payload, location)
 
 
 def _typeform_value(answer: Mapping[str, Any]) -> object | None:
@@ -75,7 +60,7 @@ def _typeform_value(answer: Mapping[str, Any]) -> object | None:
 
 
 def _typeform_answer(payload: Mapping[str, Any], ref: str) -> object | None:
-    answers = _dot_path(payload, "form_response.answers")
+    answers = dot_path(payload, "form_response.answers")
     if not isinstance(answers, list):
         return None
     for answer in answers:

@@ -11,10 +11,10 @@ import pytest
 
 from services.followup.domain.webhooks import (
     UnmappedActivity,
-    lookup,
     map_activity,
     parse_instant,
 )
+from shared.payload_paths import lookup
 from shared.policy import ActivitySource
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
