@@ -104,6 +104,9 @@ class Dispatcher:
         self.health_interval = health_interval
         self.lease_margin = lease_margin
         self.inflight: dict[str, int] = {g.name: 0 for g in self.groups}
+        # endpoints whose last claim filled every free slot (more may be due): only their
+        # finished attempts wake the loop; the others' next due time is already in its sleep
+        self._saturated: set[str] = set()
         self._wake = asyncio.Event()
         self._wake_at: datetime | None = None
         self._stopping = asyncio.Event()
@@ -188,6 +191,7 @@ class Dispatcher:
                     continue
                 free = self.concurrency - self.inflight[group.name]
                 if free <= 0:
+                    self._saturated.add(group.name)
                     continue
                 lease = now + timedelta(seconds=group.timeout_seconds + self.lease_margin)
                 rows = await store.claim_due(
@@ -196,6 +200,9 @@ class Dispatcher:
                 started += [(group, row) for row in rows]
                 if len(rows) < free:
                     open_groups.append(group)
+                    self._saturated.discard(group.name)
+                else:
+                    self._saturated.add(group.name)
             nxt = await store.next_due(session, [g.name for g in open_groups])
         for group, row in started:
             self.inflight[group.name] += 1
@@ -228,7 +235,8 @@ class Dispatcher:
             await self._attempt(group, row)
         finally:
             self.inflight[group.name] -= 1
-            self.wake()
+            if group.name in self._saturated:  # a freed slot may take a waiting message
+                self.wake()
 
     async def _attempt(self, group: Group, row: store.MessageRow) -> None:
         out = Outgoing(
