@@ -15,8 +15,10 @@ with the same `webhook-id`: receivers dedupe by it.
 
 The loop sleeps until the earliest next attempt of an endpoint with free slots (capped at
 `max_sleep`), and is woken by new messages (this instance's consumer after its commit, and
-any instance's through LISTEN/NOTIFY on `baton_notify_due`), by a finished attempt (a slot is
-free again) and by the admin API (replay, enable; also NOTIFYed to every instance).
+any instance's through LISTEN/NOTIFY on `baton_notify_due`), by a finished attempt of an
+endpoint whose last claim filled its slots (a slot is free again and more may be due; other
+endpoints' retries are found within `max_sleep`) and by the admin API (replay, enable; also
+NOTIFYed to every instance).
 """
 
 from __future__ import annotations
