@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from shared.policy import UTM_FIELDS
+
 LeadFacts = Mapping[str, object]
 
 _CONTACT_FIELDS = (
@@ -19,7 +21,6 @@ _ENGAGEMENT_FIELDS = (
     "demo_request", "pricing_page", "pages_viewed", "content_downloaded", "chat_message",
 )  # fmt: skip
 _TOP_FIELDS = ("message", "company_size", "industry", "website", "source", "channel")
-_UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
 
 def _section(lead: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -46,7 +47,7 @@ def flatten_lead(lead_dict: Mapping[str, Any]) -> dict[str, object]:
     for name in _TOP_FIELDS:
         facts[name] = lead_dict.get(name)
     utm = _section(lead_dict, "utm")
-    for name in _UTM_FIELDS:
+    for name in UTM_FIELDS:
         facts[name] = utm.get(name)
     for prefix in ("answers", "extra"):
         for key, value in _section(lead_dict, prefix).items():
