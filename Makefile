@@ -74,7 +74,7 @@ typecheck: venv
 bench: venv stack ## benchmarks on the real local stack (< 15 min): table + bench/results.json
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-bench-quick: venv stack ## a 2-minute smoke version of make bench
+bench-quick: venv stack ## a ~4-minute smoke version of make bench (notify included)
 	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
 
 clean:

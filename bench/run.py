@@ -225,7 +225,7 @@ def detail_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="2-minute smoke version")
+    p.add_argument("--quick", action="store_true", help="~4-minute smoke version")
     p.add_argument("--only", default=",".join(ALL), help="comma list of " + ",".join(ALL))
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results.json"))
     p.add_argument(
