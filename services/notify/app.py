@@ -14,7 +14,7 @@ from services.notify.channels.base import Sender
 from services.notify.channels.email import EmailSender
 from services.notify.channels.slack import SlackSender
 from services.notify.channels.webhook import WebhookSender
-from services.notify.config import load_config
+from services.notify.config import NotifyConfig, load_config
 from services.notify.domain.backoff import Backoff
 from services.notify.domain.people import PeopleLinks, template_errors
 from services.notify.metrics import NotifyMetrics
@@ -48,6 +48,17 @@ def people_senders(settings: Settings) -> dict[str, Sender]:
             max_connections=settings.notify_endpoint_concurrency,  # the email endpoint's slots
         ),
     }
+
+
+def delivery_groups(settings: Settings, config: NotifyConfig) -> list[Group]:
+    """Each enabled webhook endpoint is a group with its own slots, and so are Slack and
+    e-mail: one slow receiver only ever fills its own group's slots."""
+    groups = [Group(e.name, "webhook", e.timeout_seconds) for e in config.endpoints if e.enabled]
+    groups += [
+        Group("slack", "slack", settings.slack_timeout_seconds),
+        Group("email", "email", settings.smtp_timeout_seconds),
+    ]
+    return groups
 
 
 def create_app(settings: Settings, *, env: Mapping[str, str] | None = None) -> FastAPI:
@@ -84,16 +95,11 @@ def create_app(settings: Settings, *, env: Mapping[str, str] | None = None) -> F
         max_response_bytes=settings.notify_max_response_bytes,
         max_connections=settings.notify_endpoint_concurrency,
     )
-    groups = [Group(e.name, "webhook", e.timeout_seconds) for e in config.endpoints if e.enabled]
-    groups += [
-        Group("slack", "slack", settings.slack_timeout_seconds),
-        Group("email", "email", settings.smtp_timeout_seconds),
-    ]
     dispatcher = Dispatcher(
         runtime=runtime,
         service=service,
         senders={"webhook": webhook, **people},
-        groups=groups,
+        groups=delivery_groups(settings, config),
         concurrency=settings.notify_endpoint_concurrency,
         max_sleep=settings.ticker_max_sleep_seconds,
         health_interval=settings.notify_health_refresh_seconds,
