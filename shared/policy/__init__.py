@@ -27,6 +27,7 @@ from shared.policy.conditions import (
     Op,
     Scalar,
 )
+from shared.policy.escalation import EscalationLevel, Sla, SlaTier
 from shared.policy.loader import _Loader, load_policy, parse_policy
 from shared.policy.model import Policy
 from shared.policy.people import (
@@ -50,16 +51,7 @@ from shared.policy.qualification import (
     ScoreRule,
     Threshold,
 )
-from shared.policy.routing import (
-    Account,
-    Dedupe,
-    EscalationLevel,
-    Retention,
-    RoutingRule,
-    Sla,
-    SlaTier,
-    Strategy,
-)
+from shared.policy.routing import Account, Dedupe, Retention, RoutingRule, Strategy
 from shared.policy.sources import Acknowledge, AuthConfig, ConsentConfig, RateLimit, SourceConfig
 
 __all__ = [

@@ -14,18 +14,10 @@ from pydantic import (
 
 from shared.policy.activity import ActivitySource
 from shared.policy.base import PolicyError, _Model
+from shared.policy.escalation import _REASSIGN_SENDS_NOTHING, EscalationLevel, Sla, SlaTier
 from shared.policy.people import Rep, Team
 from shared.policy.qualification import Qualification
-from shared.policy.routing import (
-    _REASSIGN_SENDS_NOTHING,
-    Account,
-    Dedupe,
-    EscalationLevel,
-    Retention,
-    RoutingRule,
-    Sla,
-    SlaTier,
-)
+from shared.policy.routing import Account, Dedupe, Retention, RoutingRule
 from shared.policy.sources import SourceConfig
 
 # --- the policy ------------------------------------------------------------------------------

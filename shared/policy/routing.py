@@ -1,4 +1,4 @@
-"""Routing rules, accounts, SLA tiers, escalation, dedupe and retention."""
+"""Routing rules, accounts, dedupe and retention."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from pydantic import (
 
 from shared.policy.base import Name, _at, _check_name, _Model
 from shared.policy.conditions import Condition
-from shared.policy.people import Channels
 
-# --- routing, accounts, SLA, escalation ------------------------------------------------------
+# --- routing, accounts, dedupe ------------------------------------------------------
 
 Strategy = Literal["account_owner", "round_robin", "least_loaded", "fixed"]
 
@@ -52,33 +51,6 @@ class Account(_Model):
     @classmethod
     def _lower(cls, v: Any) -> Any:
         return v.strip().lower() if isinstance(v, str) else v
-
-
-class SlaTier(_Model):
-    window_seconds: int = Field(ge=1)
-    clock: Literal["business", "wall"]
-
-
-class Sla(_Model):
-    tiers: dict[str, SlaTier] = Field(min_length=1)
-
-
-class EscalationLevel(_Model):
-    level: int = Field(ge=1)
-    action: Literal["remind_owner", "notify_manager", "reassign"]
-    after_seconds: int = Field(ge=0)
-    channels: Channels | None = None  # default for every team; a team's or rep's notify wins
-
-    @model_validator(mode="after")
-    def _message_channels(self) -> EscalationLevel:
-        if self.action == "reassign" and self.channels is not None:
-            raise _at("channels", _REASSIGN_SENDS_NOTHING)
-        return self
-
-
-_REASSIGN_SENDS_NOTHING = (
-    "reassign sends no message of its own (the new assignment tells both owners)"
-)
 
 
 class Dedupe(_Model):
