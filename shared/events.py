@@ -183,6 +183,53 @@ class LeadMerged(_Model):
     policy_version: str
 
 
+class LeadNurtured(_Model):
+    """The handoff threshold kept the lead with marketing: no rep, no SLA clock.
+
+    Followup schedules a `lead.reengage` for `reengage_at`; a new touch that crosses the
+    threshold before then hands the lead to sales at once (a `lead.assigned` saying so).
+    """
+
+    lead_id: str
+    nurtured_at: datetime
+    score: int
+    tier: str
+    stage: str
+    breakdown: list[RuleScore]
+    framework: dict[str, str | None] = Field(default_factory=dict)
+    routing: RoutingReason
+    reason: str
+    explanation: list[str] = Field(default_factory=list)
+    reengage_at: datetime
+    lead: Lead
+    account: AccountRef | None = None
+    policy_version: str
+    rules_tried: list[RuleTried] = Field(default_factory=list)
+
+
+class LeadParked(_Model):
+    """Nobody in the team could take the lead (each rep skipped and why).
+
+    The router assigns it as soon as a rep frees up; followup's waiting clock tells the
+    team's manager if it waits longer than the tier's window (`wait_seconds`).
+    """
+
+    lead_id: str
+    parked_at: datetime
+    team: TeamRef
+    manager: Person | None = None
+    score: int
+    tier: str
+    stage: str
+    routing: RoutingReason
+    reason: str
+    considered: list[RepConsidered] = Field(default_factory=list)
+    wait_seconds: int
+    clock: Literal["business", "wall"]
+    lead: Lead
+    policy_version: str
+
+
 # --- activities and followup -------------------------------------------------------------------
 
 ActivityType = Literal[
@@ -205,11 +252,13 @@ EscalationAction = Literal["remind_owner", "notify_manager", "reassign"]
 
 
 class LeadEscalated(_Model):
+    """`owner` is None (and `assignment_seq` 0) for a parked lead's waiting clock."""
+
     lead_id: str
     assignment_seq: int
     level: int
     action: EscalationAction
-    owner: Person
+    owner: Person | None
     manager: Person | None = None
     team_id: str
     due_at: datetime
@@ -218,8 +267,10 @@ class LeadEscalated(_Model):
 
 
 class LeadReengage(_Model):
+    """`owner` is None for a lead nurtured by policy (nobody owned it)."""
+
     lead_id: str
-    owner: Person
+    owner: Person | None
     reengage_at: datetime
     note: str | None = None
 
@@ -282,6 +333,8 @@ EVENT_TYPES: dict[str, type[_Model]] = {
     "lead.assigned": LeadAssigned,
     "lead.disqualified": LeadDisqualified,
     "lead.merged": LeadMerged,
+    "lead.nurtured": LeadNurtured,
+    "lead.parked": LeadParked,
     "lead.activity": LeadActivity,
     "lead.escalated": LeadEscalated,
     "lead.reengage": LeadReengage,

@@ -93,7 +93,7 @@ def escalation_context(
     return {
         "lead_id": e.lead_id,
         "lead_url": lead_link(lead_url, e.lead_id),
-        "owner_name": e.owner.name,
+        "owner_name": e.owner.name if e.owner else "",
         "manager_name": e.manager.name if e.manager else "",
         "level": e.level,
         "action": e.action,

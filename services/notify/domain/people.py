@@ -185,8 +185,8 @@ def _mail(
 
 
 def _escalated(e: LeadEscalated, policy: Policy, links: PeopleLinks) -> list[Planned]:
-    if e.action == "reassign":
-        return []
+    if e.action == "reassign" or e.owner is None:
+        return []  # an ownerless (parked lead's) escalation has its own message, not this one
     team = policy.team(e.team_id)
     owner = _owner(policy, e.owner, team, level=e.level)
     people = [owner]
