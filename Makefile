@@ -50,12 +50,10 @@ dashboard-png: migrate tools ## demo traffic + local Prometheus, then render the
 docs: venv ## regenerate docs/asyncapi.yaml and docs/openapi/*.json from the code
 	$(BIN)/baton docs
 
-# One worker for now: under two pytest-xdist workers (`-n 2 --dist loadgroup`, fault tests
-# grouped by tests/conftest.py) a clean-clone run failed the router's plan test
-# (test_a_big_account_costs_a_decision_ten_rows_per_key): its plan depends on what earlier
-# tests left in router.leads. --durations names the slowest tests on every run.
+# Two workers: most of the suite waits on servers, not the CPU. Fault tests stay on one worker
+# (their xdist_group, tests/conftest.py); --durations names the slowest tests on every run.
 test: migrate tools lint typecheck ## lint, types, then the whole suite against the real local stack
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n 2 --dist loadgroup --durations=15
 
 test-unit: venv
 	$(BIN)/pytest -q -m "not integration and not e2e"

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from services.router import store
 from services.router.domain.assignment import RepState
+from shared.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -170,10 +173,36 @@ async def test_earlier_leads_are_the_newest_ten_of_every_key_together(db: AsyncS
     assert got.earlier == [(r["lead_id"], r["received_at"]) for r in matching[:10]]
 
 
-async def test_a_big_account_costs_a_decision_ten_rows_per_key(db: AsyncSession) -> None:
+@pytest.fixture
+async def own_db(migrated: Settings) -> AsyncIterator[AsyncSession]:
+    """A database of this test's own: the plan depends on the table's statistics, and the
+    session database holds whatever earlier tests (in whatever order) left in router.leads.
+    The look-up probes each key with its domain as a join parameter, so the planner costs
+    it from the column's average rows per domain, which other tests' rows move."""
+    from ops.migrate import run_all
+
+    name = f"baton_plan_{uuid.uuid4().hex[:10]}"
+    base = migrated.database_url.rsplit("/", 1)[0]
+    admin = create_async_engine(migrated.database_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await asyncio.to_thread(run_all, f"{base}/{name}")
+    engine = create_async_engine(f"{base}/{name}")
+    try:
+        async with engine.connect() as conn, AsyncSession(bind=conn) as session:
+            yield session
+    finally:
+        await engine.dispose()
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def test_a_big_account_costs_a_decision_ten_rows_per_key(own_db: AsyncSession) -> None:
     """300 older leads under one domain and 2,700 newer ones elsewhere: the earlier-leads
     look-up reads the domain's newest ten off its index (router_0005), neither all 300 of
     them nor the newer leads of other domains."""
+    db = own_db
     tag = uuid.uuid4().hex[:8]
     domain = f"{tag}-big.example"
     w = store.Writes()
