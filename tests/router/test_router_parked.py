@@ -44,7 +44,7 @@ async def test_parked_lead_is_routed_when_capacity_frees(kit: Any) -> None:
     [assignment] = await kit.assignments(waiting.lead_id)
     assert assignment["owner_id"] == kit.rep("a") and assignment["seq"] == 1
     events = await kit.events(waiting.lead_id)
-    assert [e["type"] for e in events] == ["lead.assigned"]
+    assert [e["type"] for e in events] == ["lead.parked", "lead.assigned"]  # one park episode
     assert await kit.open_leads(kit.rep("a")) == 1
     [row] = await kit.rows(
         "SELECT status FROM router.leads WHERE lead_id = CAST(:l AS uuid)", l=waiting.lead_id

@@ -155,7 +155,8 @@ async def test_no_eligible_rep_in_the_rule_team_uses_the_fallback_team(kit: Rout
 
 
 async def test_nobody_eligible_leaves_the_lead_unassigned_but_visible(kit: RouterKit) -> None:
-    """Nothing is published (no one could act on it); a decision row and metrics show it."""
+    """`lead.parked` says so (tests/router/test_router_no_silent_lead.py checks its content);
+    a decision row and metrics show it too."""
 
     def everyone_away(data: dict[str, Any]) -> None:
         for team in data["teams"]:
@@ -166,7 +167,7 @@ async def test_nobody_eligible_leaves_the_lead_unassigned_but_visible(kit: Route
     service = kit.service(kit.policy(everyone_away), registry)
     lead = kit.lead()
     assert await kit.receive(service, lead) == "unassigned"
-    assert await kit.events(lead.lead_id) == []
+    assert [e["type"] for e in await kit.events(lead.lead_id)] == ["lead.parked"]
     assert await kit.assignments(lead.lead_id) == []
     [decision] = await kit.rows(
         "SELECT kind, policy_version, trace FROM router.decisions WHERE lead_id = CAST(:l AS uuid)",

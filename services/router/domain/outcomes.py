@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.router.domain import parking
 from services.router.domain.accounts import AccountMatch
 from services.router.domain.decision import (
     Assigned,
@@ -197,11 +198,14 @@ def disqualified(
 def unassigned(
     rec: Recording, *, lead: Lead, doc: dict[str, Any], decision: Unassigned
 ) -> Recorded:
-    """No rep is eligible anywhere: the lead is parked. Nothing is published (no one can act
-    on it); it is visible as its decision row, the unassigned counter and the eligible-reps
-    gauge at 0 that explains it, and it is routed when someone can take it."""
+    """No rep is eligible anywhere: the lead is parked and `lead.parked` says so (team,
+    manager, each rep skipped and why, the tier's window it may wait); it is also visible as
+    its decision row, the unassigned counter and the eligible-reps gauge at 0, and it is
+    routed when someone can take it."""
     q = decision.qualification
     rec.writes.leads.append(lead_row(rec, lead, doc, "unassigned", **_scored(q)))
+    parked = parking.parked_event(rec.policy, lead=lead, decision=decision, now=rec.now)
+    rec.emit("lead.parked", lead.lead_id, parked, parking.parked_id(lead.lead_id, 0))
     rec.trace(
         lead.lead_id,
         "unassigned",

@@ -159,7 +159,7 @@ def test_a_disqualified_lead_is_scored_with_no_team(policy: Policy) -> None:
     assert recorded == Recorded("disqualified", "none", row["tier"], scored=True)
 
 
-def test_an_unassigned_lead_is_parked_unpublished_and_counted_for_its_rules_team(
+def test_an_unassigned_lead_is_parked_announced_and_counted_for_its_rules_team(
     make_policy: Callable[..., Policy],
 ) -> None:
     def nobody(data: dict[str, Any]) -> None:
@@ -171,7 +171,9 @@ def test_an_unassigned_lead_is_parked_unpublished_and_counted_for_its_rules_team
     writes, recorded = _record(policy, _lead(country="DE"))
     [row] = writes.leads
     assert row["status"] == "unassigned" and row["owner_id"] is None
-    assert writes.outbox == [] and writes.assignments == []  # no one can act on it
+    assert writes.assignments == []
+    [(_, _, key, payload)] = writes.outbox  # lead.parked: the manager hears of it
+    assert key == row["lead_id"] and b"lead.parked" in payload
     [(kind, trace)] = _traces(writes)
     assert kind == "unassigned" and trace["considered"]
     assert recorded == Recorded("unassigned", "emea", row["tier"], scored=True)
