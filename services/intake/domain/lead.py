@@ -8,29 +8,17 @@ a lead with a valid e-mail and a mistyped phone number is still worth routing.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from shared.lead_facts import ContactFacts, clean_text, derive_contact
 from shared.policy import CANONICAL_FIELDS, UTM_FIELDS
 
-from .errors import InvalidField, NoUsableContact
+from .errors import NoUsableContact
 from .mapping import RawLead
-from .normalise import (
-    EmailKind,
-    NormalisedEmail,
-    Seniority,
-    company_domain,
-    normalise_country,
-    normalise_email,
-    normalise_name,
-    normalise_phone,
-    seniority_band,
-    to_bool,
-    website_domain,
-)
+from .normalise import to_bool
 
 _T = TypeVar("_T")
 MAX_TEXT = 500
@@ -44,18 +32,7 @@ class FieldWarning:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class ContactFields:
-    email: str | None = None
-    phone: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    title: str | None = None
-    seniority: Seniority | None = None
-    company: str | None = None
-    company_domain: str | None = None
-    country: str | None = None
-    email_kind: EmailKind | None = None
+ContactFields = ContactFacts  # the contact's shape, derived by shared.lead_facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,24 +99,7 @@ _FIELD_NAMES = {
 # --- value coercion -------------------------------------------------------------------------
 
 
-def _text(value: object, max_len: int = MAX_TEXT, *, multiline: bool = False) -> str | None:
-    """Scalar -> clean string; lists join with ', '; dicts are not text and give None."""
-    if value is None or isinstance(value, dict):
-        return None
-    if isinstance(value, list):
-        parts = [t for v in value if (t := _text(v, max_len)) is not None]
-        return _text(", ".join(parts), max_len) if parts else None
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    text = str(value)
-    if not text.isprintable():  # fast path: printable text has no control characters
-        keep = "\n\t" if multiline else ""
-        text = "".join(
-            ch if ch in keep or unicodedata.category(ch)[0] != "C" else " " if ch.isspace() else ""
-            for ch in text
-        )  # control characters go; line breaks in single-line fields become spaces
-    text = text.strip() if multiline else " ".join(text.split())
-    return text[:max_len] or None
+_text = clean_text
 
 
 def _text_list(value: object) -> tuple[str, ...]:
@@ -200,17 +160,6 @@ def _first(value: object) -> object:
     return value[0] if isinstance(value, list) and value else value
 
 
-def _email(values: Mapping[str, object], warn: _Warnings) -> NormalisedEmail | None:
-    raw = _text(_first(values.get("email")), 320)
-    if raw is None:
-        return None
-    try:
-        return normalise_email(raw)
-    except InvalidField as exc:
-        warn.add("email", exc.detail)
-        return None
-
-
 def _optional(
     values: Mapping[str, object],
     name: str,
@@ -228,23 +177,30 @@ def _optional(
     return result
 
 
+def _present(values: Mapping[str, object], name: str, max_len: int = MAX_TEXT) -> str | None:
+    """A sent value as text for `derive_contact`: None when absent or blank, "" when it was
+    sent but is not text (so it is dropped with a warning, not silently)."""
+    raw = values.get(name)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    return _text(_first(raw), max_len) or ""
+
+
 def _contact(values: Mapping[str, object], warn: _Warnings) -> ContactFields:
-    country = _optional(
-        values,
-        "country",
-        warn,
-        lambda v: normalise_country(_text(_first(v)) or ""),
-        "not a known country",
+    derived = derive_contact(
+        email=_text(_first(values.get("email")), 320),
+        phone=_present(values, "phone", 64),
+        country=_present(values, "country"),
+        first_name=_text(_first(values.get("first_name"))),
+        last_name=_text(_first(values.get("last_name"))),
+        title=_text(_first(values.get("title")), 200),
+        company=_text(_first(values.get("company")), 200),
+        website=_text(_first(values.get("website"))),
+        stated_domain=_text(_first(values.get("company_domain"))),
     )
-    email = _email(values, warn)
-    phone = _optional(
-        values,
-        "phone",
-        warn,
-        lambda v: normalise_phone(_text(_first(v), 64) or "", country),
-        "not a valid phone number",
-    )
-    if email is None and phone is None:
+    for name, message in derived.warnings:
+        warn.add(name, message)
+    if not derived.usable:
         invalid = {w.name for w in warn.items}
         raise NoUsableContact(
             "the lead has neither a valid e-mail address nor a valid phone number",
@@ -253,24 +209,7 @@ def _contact(values: Mapping[str, object], warn: _Warnings) -> ContactFields:
                 for n in ("email", "phone")
             ],
         )
-    website = _text(_first(values.get("website")))
-    stated = _text(_first(values.get("company_domain")))
-    domain = company_domain(email.domain if email else None, email.kind if email else None, website)
-    if domain is None and stated:
-        domain = website_domain(stated)
-    title = _text(_first(values.get("title")), 200)
-    return ContactFields(
-        email=email.email if email else None,
-        phone=phone,
-        first_name=normalise_name(_text(_first(values.get("first_name"))) or ""),
-        last_name=normalise_name(_text(_first(values.get("last_name"))) or ""),
-        title=title,
-        seniority=seniority_band(title),
-        company=_text(_first(values.get("company")), 200),
-        company_domain=domain,
-        country=country,
-        email_kind=email.kind if email else None,
-    )
+    return derived.contact
 
 
 def _consent(raw: RawLead, warn: _Warnings) -> ConsentFields:
