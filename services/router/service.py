@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router import erasure, store
+from services.router import erasure, recovery, store
 from services.router.batching import RunOverlay, keys_of, runs
 from services.router.domain import outcomes
 from services.router.domain.accounts import AccountMatch, business_domain, match_account
@@ -35,6 +35,7 @@ from shared.logs import get_logger
 from shared.policy import Policy, PolicyError, load_policy
 
 log = get_logger(__name__)
+OPEN_STATUSES = ("assigned", "parked")  # parked: after an assignment, waiting for a new owner
 
 
 @dataclass
@@ -262,13 +263,16 @@ class RouterService:
         reason: str,
         now: datetime,
         actor: str | None = None,
+        park_on_failure: bool = False,
     ) -> bool:
         """Give an assigned lead to another eligible rep with a fresh SLA (seq + 1).
 
         ``expected_seq`` (from an escalation) must be the lead's current assignment, else the
         escalation is stale and ignored. ``actor`` (from a rejection) must be the current owner
         when it names one of the policy's reps, so a late rejection by an earlier owner does
-        not take the lead away from the rep who has it now.
+        not take the lead away from the rep who has it now. If nobody can take it, the
+        reassignment is retried by the ticker; a rejected lead (``actor``) or one whose owner
+        is away (``park_on_failure``) is parked meanwhile (`recovery.after_failed_reassign`).
         """
         policy = self.policy
         await store.lock_assignments(session)
@@ -307,6 +311,15 @@ class RouterService:
             )
             self._count(failed)
             await store.write(session, writes)
+            await recovery.after_failed_reassign(
+                self,
+                session,
+                row=row,
+                decision=decision,
+                reason=reason,
+                park=park_on_failure or actor is not None,
+                now=now,
+            )
             return False
         await self._record_reassignment(
             session, rec, row=row, lead=lead, decision=decision, reason=reason, states=states
@@ -323,13 +336,16 @@ class RouterService:
         decision: Assigned,
         reason: str,
         states: Mapping[str, RepState],
+        previous: str | None = None,
     ) -> None:
         """The lead moves from its owner to the decision's: one open lead less for the
-        previous owner, the lead row updated, and the assignment written."""
-        assert row.owner_id is not None
+        previous owner, the lead row updated, and the assignment written. A parked lead has
+        no owner (its load went back when it was parked): ``previous`` names who had it."""
+        previous = previous or row.owner_id
         domain = business_domain(lead)
         seq = row.assignment_seq + 1
-        rec.writes.add_open(row.owner_id, -1)
+        if row.owner_id is not None:
+            rec.writes.add_open(row.owner_id, -1)
         await store.update_owner(
             session,
             lead_id=row.lead_id,
@@ -350,7 +366,7 @@ class RouterService:
                 domain=domain,
                 exclude=row.lead_id,
             ),
-            previous=row.owner_id,
+            previous=previous,
             reason=reason,
         )
         self._count(recorded)
@@ -362,7 +378,7 @@ class RouterService:
     ) -> None:
         """An outcome activity ends the lead: it no longer counts against its owner's capacity."""
         row = await store.get_lead(session, lead_id, lock=True)
-        if row is None or row.status != "assigned" or row.closed_at is not None:
+        if row is None or row.status not in OPEN_STATUSES or row.closed_at is not None:
             return
         await store.close_lead(session, lead_id=lead_id, status=status, at=at)
         if row.owner_id:

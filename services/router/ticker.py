@@ -1,12 +1,14 @@
 """The router's ticker: eligibility changes with the clock (working hours, out of office) and
 on a policy reload, so every `GAUGE_REFRESH_SECONDS`, or at once when woken, it refreshes the
-eligible-reps gauges and routes the leads parked for want of an eligible rep."""
+eligible-reps gauges, routes the leads parked for want of an eligible rep and retries the
+reassignments that found nobody (`recovery`)."""
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
 
+from services.router import recovery
 from services.router.service import RouterService
 from shared.events import utcnow
 from shared.logs import get_logger
@@ -46,12 +48,14 @@ class Ticker:
         self._task = None
 
     async def tick(self) -> int:
-        """Gauges from the stored rep state, then parked leads retried in their own
-        transaction; returns how many parked leads were routed."""
+        """Gauges from the stored rep state, then parked leads and failed reassignments
+        retried, each in its own transaction; returns how many leads found an owner."""
         async with self.runtime.sessions() as session:
             await self.service.refresh_team_gauges(session, now=utcnow())
         async with self.runtime.sessions() as session, session.begin():
             moved = await self.service.retry_parked(session, now=utcnow())
+        async with self.runtime.sessions() as session, session.begin():
+            moved += await recovery.retry_reassignments(self.service, session, now=utcnow())
         if moved:
             self.runtime.relay.wake()
         return moved

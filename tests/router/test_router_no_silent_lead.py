@@ -4,15 +4,18 @@ retried until someone can take the lead."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from services.router import handlers
+from services.router import handlers, recovery
 from services.router.service import RouterService
 from shared.events import (
+    LeadActivity,
+    LeadEscalated,
     LeadParked,
+    Person,
     derived_id,
     make_event,
     utcnow,
@@ -87,3 +90,109 @@ async def test_a_lead_nobody_can_take_is_announced_once_then_assigned(kit: Route
         assert await service.retry_parked(session, now=utcnow()) >= 1
     assert await _types(kit, waiting.lead_id) == ["lead.parked", "lead.assigned"]
     assert await _status(kit, waiting.lead_id) == ("assigned", kit.rep("a"), 1)
+
+
+def _rejection(lead_id: str, actor: str) -> LeadActivity:
+    return LeadActivity(
+        lead_id=lead_id, type="rejected", at=utcnow(), actor=actor, reason="not_icp"
+    )
+
+
+def _reassign_escalation(lead_id: str, seq: int, owner: str) -> LeadEscalated:
+    now = utcnow()
+    return LeadEscalated(
+        lead_id=lead_id,
+        assignment_seq=seq,
+        level=3,
+        action="reassign",
+        owner=Person(id=owner, name=owner, email=f"{owner}@example.com"),
+        team_id="direct",
+        due_at=now - timedelta(minutes=30),
+        seconds_overdue=1800.0,
+        escalated_at=now,
+    )
+
+
+async def _retry(kit: RouterKit, service: RouterService) -> int:
+    async with kit.sessions() as session, session.begin():
+        return await recovery.retry_reassignments(service, session, now=utcnow())
+
+
+async def _pending(kit: RouterKit, lead_id: str) -> list[Any]:
+    return await kit.rows(
+        "SELECT seq, exclude_rep FROM router.pending_reassignments "
+        "WHERE lead_id = CAST(:l AS uuid)",
+        l=lead_id,
+    )
+
+
+async def test_a_rejection_nobody_else_can_take_is_parked_then_reassigned(
+    kit: RouterKit,
+) -> None:
+    a = kit.rep("a")
+    service = kit.service(kit.policy(_only(kit, "a", capacity=10)))
+    lead = kit.lead()
+    assert await kit.receive(service, lead) == "assigned"
+    await _dispatch(kit, service, "lead.activity", _rejection(lead.lead_id, a))
+
+    assert await _status(kit, lead.lead_id) == ("parked", None, 1)  # not left with rep a
+    assert await kit.open_leads(a) == 0
+    events = await kit.events(lead.lead_id)
+    assert [e["type"] for e in events] == ["lead.assigned", "lead.parked"]
+    assert events[1]["id"] == derived_id(lead.lead_id, "parked", 1)
+    parked = LeadParked.model_validate(events[1]["data"])
+    assert parked.reason.startswith("rejected by owner: not_icp")
+    assert {c.rep_id: c.reason for c in parked.considered}[a] == "previous owner"
+    assert [dict(p) for p in await _pending(kit, lead.lead_id)] == [{"seq": 1, "exclude_rep": a}]
+
+    assert await _retry(kit, service) == 0  # still nobody: nothing recorded
+    assert await _status(kit, lead.lead_id) == ("parked", None, 1)
+    assert len(await kit.events(lead.lead_id)) == 2
+
+    service.holder.policy = kit.policy(_only(kit, "a", "b", capacity=10))  # rep b is back
+    assert await _retry(kit, service) >= 1
+    assert await _status(kit, lead.lead_id) == ("assigned", kit.rep("b"), 2)
+    assert await _pending(kit, lead.lead_id) == []
+    last = (await kit.events(lead.lead_id))[-1]
+    assert last["type"] == "lead.assigned" and last["data"]["assignment_seq"] == 2
+    assert last["data"]["previous_owner"]["id"] == a
+    assert (await kit.open_leads(a), await kit.open_leads(kit.rep("b"))) == (0, 1)
+
+
+async def test_a_failed_escalation_reassignment_stays_with_its_owner_and_is_retried(
+    kit: RouterKit,
+) -> None:
+    a = kit.rep("a")
+    service = kit.service(kit.policy(_only(kit, "a", capacity=10)))
+    lead = kit.lead()
+    assert await kit.receive(service, lead) == "assigned"
+    await _dispatch(kit, service, "lead.escalated", _reassign_escalation(lead.lead_id, 1, a))
+    assert await _status(kit, lead.lead_id) == ("assigned", a, 1)  # someone still has it
+    assert await kit.open_leads(a) == 1
+    assert len(await _pending(kit, lead.lead_id)) == 1
+
+    service.holder.policy = kit.policy(_only(kit, "a", "c", capacity=10))
+    assert await _retry(kit, service) >= 1
+    assert await _status(kit, lead.lead_id) == ("assigned", kit.rep("c"), 2)
+    assert (await kit.open_leads(a), await kit.open_leads(kit.rep("c"))) == (0, 1)
+    [_, second] = await kit.assignments(lead.lead_id)
+    assert second["previous_owner_id"] == a
+    last = (await kit.events(lead.lead_id))[-1]
+    assert last["type"] == "lead.assigned" and last["data"]["reason"] == "SLA escalation level 3"
+
+
+async def test_a_parked_lead_closed_meanwhile_is_not_reassigned(kit: RouterKit) -> None:
+    a = kit.rep("a")
+    service = kit.service(kit.policy(_only(kit, "a", capacity=10)))
+    lead = kit.lead()
+    assert await kit.receive(service, lead) == "assigned"
+    await _dispatch(kit, service, "lead.activity", _rejection(lead.lead_id, a))
+    async with kit.sessions() as session, session.begin():
+        await service.close(
+            session, lead_id=lead.lead_id, status="closed_disqualified", at=utcnow()
+        )
+    service.holder.policy = kit.policy(_only(kit, "a", "b", capacity=10))
+    await _retry(kit, service)
+    assert await _status(kit, lead.lead_id) == ("closed_disqualified", None, 1)
+    assert await _pending(kit, lead.lead_id) == []
+    assert await kit.open_leads(a) == 0

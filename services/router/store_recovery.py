@@ -1,0 +1,87 @@
+"""SQL for leads that must not fall silent and loads that must stay true: pending
+reassignments, leads parked after an assignment, out-of-office starts and the load reconcile.
+
+Kept apart from `store.py` (the hot path) so each stays readable; same rule: never commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+# A lead parked after an assignment (its owner rejected it or left): no owner, its assignment
+# history kept, retried from `pending_reassignments` (a lead parked on arrival is `unassigned`).
+PARKED = "parked"
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    lead_id: str
+    seq: int  # the assignment the failed reassignment was for
+    exclude_rep: str | None  # who must not get it back (the rep who rejected or let it lapse)
+    reason: str
+
+
+async def add_pending(
+    session: AsyncSession,
+    *,
+    lead_id: str,
+    seq: int,
+    exclude_rep: str | None,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Remember a reassignment to retry (a second failure for the same lead keeps the first)."""
+    await session.execute(
+        text(
+            "INSERT INTO router.pending_reassignments (lead_id, seq, exclude_rep, reason, "
+            "created_at) VALUES (:l, :s, :x, :r, :now) ON CONFLICT (lead_id) DO NOTHING"
+        ),
+        {"l": lead_id, "s": seq, "x": exclude_rep, "r": reason, "now": now},
+    )
+
+
+async def pending(session: AsyncSession, *, limit: int) -> list[Pending]:
+    """Reassignments to retry, oldest first; locked so two routers never retry the same one."""
+    rows = await session.execute(
+        text(
+            "SELECT lead_id::text, seq, exclude_rep, reason FROM router.pending_reassignments "
+            "ORDER BY created_at, lead_id LIMIT :limit FOR UPDATE SKIP LOCKED"
+        ),
+        {"limit": limit},
+    )
+    return [Pending(*r) for r in rows]
+
+
+async def drop_pending(session: AsyncSession, lead_id: str) -> None:
+    await session.execute(
+        text("DELETE FROM router.pending_reassignments WHERE lead_id = :l"), {"l": lead_id}
+    )
+
+
+async def count_pending(session: AsyncSession) -> tuple[int, int]:
+    """(pending reassignments, of which parked leads)."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE l.status = :parked) "
+                "FROM router.pending_reassignments p JOIN router.leads l USING (lead_id)"
+            ),
+            {"parked": PARKED},
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def park_lead(session: AsyncSession, lead_id: str) -> None:
+    """The lead has no owner until the retry finds one (team and history stay)."""
+    await session.execute(
+        text(
+            "UPDATE router.leads SET status = :parked, owner_id = NULL, updated_at = now() "
+            "WHERE lead_id = :l"
+        ),
+        {"l": lead_id, "parked": PARKED},
+    )
