@@ -20,10 +20,12 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import idna
-import tldextract
+
+if TYPE_CHECKING:
+    import tldextract
 
 EmailKind = Literal["business", "free", "disposable"]
 
@@ -69,7 +71,10 @@ def canonical_domain(domain: str) -> str:
 @functools.cache
 def _extractor() -> tldextract.TLDExtract:
     # suffix_list_urls=() and no cache dir: the snapshot bundled with the package, never
-    # a download at run time, never a file written.
+    # a download at run time, never a file written. Imported on first use (it pulls in
+    # requests), so a service that never asks pays nothing at start-up.
+    import tldextract
+
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
