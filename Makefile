@@ -37,12 +37,18 @@ run: migrate ## the three services in the foreground; Ctrl-C stops them all
 demo: venv ## submit a handful of leads to a running system and print the assignments
 	@source deploy/local/demo-env.sh && $(BIN)/python deploy/local/demo.py
 
-tools: ## system tools the checks use (promtool from Debian's prometheus package)
+tools: ## system tools the checks use (promtool, amtool and kcat from Debian; npm checkers)
 	@command -v promtool >/dev/null || { \
 	  echo "installing promtool (Debian package prometheus; its service is not left running)"; \
 	  deploy/local/promtool.sh; }
+	@command -v amtool >/dev/null || { \
+	  echo "installing amtool (Debian package prometheus-alertmanager; not left running)"; \
+	  deploy/local/apt-tools.sh prometheus-alertmanager; }
+	@command -v kcat >/dev/null || { echo "installing kcat (Debian)"; deploy/local/apt-tools.sh kcat; }
 	@test -d tools/asyncapi/node_modules/@asyncapi/parser || \
 	  (cd tools/asyncapi && npm ci --no-audit --no-fund --loglevel=error)
+	@test -d tools/cloudevents-js/node_modules/cloudevents || \
+	  (cd tools/cloudevents-js && npm ci --no-audit --no-fund --loglevel=error)
 
 dashboard-png: migrate tools ## demo traffic + local Prometheus, then render the dashboard to docs/dashboard.png
 	deploy/local/dashboard.sh

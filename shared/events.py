@@ -275,6 +275,36 @@ class LeadReengage(_Model):
     note: str | None = None
 
 
+# --- rep availability (topic reps.status; key and subject = the rep id) ----------------------
+
+
+class RepPaused(_Model):
+    """A rep missed `missed_slas` SLAs in a row (the team's `pause_after_missed_slas`): no new
+    leads go to them until they act on a lead (`contacted`, `accepted`) or a manager resumes
+    them (`POST /v1/admin/reps/{rep_id}/resume` on the router). Their open leads stay theirs."""
+
+    rep: Person
+    team: TeamRef
+    manager: Person
+    reason: str
+    missed_slas: int
+    last_lead_id: str
+    paused_at: datetime
+    policy_version: str
+
+
+class RepResumed(_Model):
+    """A paused rep takes new leads again: `by` "activity" (they acted on a lead; `actor` is
+    them) or "manager" (the admin API; `actor` is the token's name)."""
+
+    rep: Person
+    team: TeamRef
+    by: Literal["activity", "manager"]
+    actor: str | None = None
+    paused_at: datetime
+    resumed_at: datetime
+
+
 class ContactErased(_Model):
     """A contact's personal data was erased from these leads (ids only, never personal data).
 
@@ -339,6 +369,8 @@ EVENT_TYPES: dict[str, type[_Model]] = {
     "lead.escalated": LeadEscalated,
     "lead.reengage": LeadReengage,
     "contact.erased": ContactErased,
+    "rep.paused": RepPaused,
+    "rep.resumed": RepResumed,
 }
 
 
@@ -422,3 +454,54 @@ def parse_event(raw: bytes | None) -> CloudEvent:
         return CloudEvent.model_validate(obj)
     except ValidationError as exc:
         raise EventError("invalid CloudEvents envelope: " + _summarise(exc)) from exc
+
+
+# --- CloudEvents Kafka protocol binding ------------------------------------------------------
+# Structured mode: the whole envelope is the record value, marked by this content-type header
+# (without it the JavaScript and Java SDKs find no CloudEvent). Binary mode: the attributes are
+# `ce_*` headers and the value is the data; consumers accept both and dedupe by id either way.
+
+CE_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+STRUCTURED_HEADERS: list[tuple[str, bytes]] = [("content-type", CE_CONTENT_TYPE.encode())]
+_CE_PREFIX = "ce_"
+
+
+def parse_record(value: bytes | None, headers: Any = ()) -> CloudEvent:
+    """Decode a Kafka record in either content mode; EventError for anything unusable.
+
+    Per the binding, a `content-type` starting with `application/cloudevents` means structured
+    mode, `ce_specversion` means binary mode; a record with neither (written before Baton set
+    headers) is read as structured, as the Python SDK guesses.
+    """
+    named = {k.lower(): bytes(v or b"") for k, v in headers or ()}
+    content_type = named.get("content-type", b"").decode("utf-8", "replace").strip()
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media.startswith("application/cloudevents-batch"):
+        raise EventError("batched CloudEvents are not supported")
+    if media.startswith("application/cloudevents") or _CE_PREFIX + "specversion" not in named:
+        return parse_event(value)
+    return _parse_binary(value, named, media)
+
+
+def _parse_binary(value: bytes | None, named: dict[str, bytes], media: str) -> CloudEvent:
+    if media not in ("", "application/json"):
+        raise EventError(f"unsupported binary-mode datacontenttype {media!r}")
+    try:
+        attrs: dict[str, Any] = {
+            k[len(_CE_PREFIX) :]: v.decode("utf-8")
+            for k, v in named.items()
+            if k.startswith(_CE_PREFIX)
+        }
+    except UnicodeDecodeError as exc:
+        raise EventError("a ce_ header is not UTF-8") from exc
+    if value is None:
+        raise EventError("empty message value")
+    try:
+        attrs["data"] = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise EventError(f"invalid JSON data: {exc.msg}") from exc
+    attrs["datacontenttype"] = "application/json"
+    try:
+        return CloudEvent.model_validate(attrs)
+    except ValidationError as exc:
+        raise EventError("invalid binary-mode CloudEvent: " + _summarise(exc)) from exc

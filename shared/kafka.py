@@ -22,7 +22,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
 )
 
-from shared.events import CloudEvent, EventError, parse_event, utcnow
+from shared.events import STRUCTURED_HEADERS, CloudEvent, EventError, parse_record, utcnow
 from shared.logs import get_logger
 from shared.metrics import CommonMetrics
 from shared.outage import is_outage
@@ -493,7 +493,7 @@ class ConsumerRunner:
     @staticmethod
     def _parse(msg: Any) -> tuple[CloudEvent | None, str]:
         try:
-            event = parse_event(msg.value)
+            event = parse_record(msg.value, msg.headers)
             event.payload()
         except EventError as exc:
             return None, str(exc)
@@ -573,6 +573,7 @@ class ConsumerRunner:
         dead letter could be written.
         """
         headers = [
+            *_carried_headers(msg, reason),
             ("baton-error", error[:2000].encode()),
             ("baton-error-reason", reason.encode()),
             ("baton-original-topic", msg.topic.encode()),
@@ -607,3 +608,14 @@ class ConsumerRunner:
             reason=reason,
         )
         return True
+
+
+def _carried_headers(msg: Any, reason: str) -> list[tuple[str, bytes]]:
+    """The original record's own headers, so a dead letter stays the CloudEvent it was (binary
+    mode keeps its ce_* headers); an event that parsed but came without any is marked
+    structured. Poison keeps only what it came with: it is not known to be a CloudEvent."""
+    own = [(k, bytes(v or b"")) for k, v in msg.headers or () if not k.startswith("baton-")]
+    names = {k.lower() for k, _ in own}
+    if reason != "poison" and not names & {"content-type", "ce_specversion"}:
+        own += STRUCTURED_HEADERS
+    return own

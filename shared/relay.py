@@ -28,6 +28,7 @@ from typing import Any
 import asyncpg
 
 from shared.db import SERVER_SETTINGS
+from shared.events import STRUCTURED_HEADERS
 from shared.kafka import Backoff, ProducerLink
 from shared.logs import get_logger
 from shared.metrics import CommonMetrics
@@ -190,7 +191,10 @@ class OutboxRelay:
             fut = self._inflight.get(row_id)
             if fut is None or (fut.done() and (fut.cancelled() or fut.exception() is not None)):
                 fut = await link.send(
-                    row["topic"], value=bytes(row["payload"]), key=row["key"].encode()
+                    row["topic"],
+                    value=bytes(row["payload"]),
+                    key=row["key"].encode(),
+                    headers=STRUCTURED_HEADERS,  # CloudEvents Kafka binding, structured mode
                 )
                 self._inflight[row_id] = fut
             futures.append(fut)
