@@ -166,6 +166,32 @@ async def wait_delivered(rcv: Receivers, ids: set[str], limit_s: float) -> float
     return round(time.perf_counter() - t0, 2)
 
 
+async def hops(dsn: str, sent: dict[str, float]) -> dict[str, dict[str, float | None]]:
+    """Where the healthy endpoints' time goes, per message (ms): `stored` = the consumer's
+    commit (created_at) - the Kafka timestamp; `dispatched` = the first attempt's start -
+    created_at (waiting for a claim and a free slot)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT m.event_id, extract(epoch FROM m.created_at) AS created, "
+            "(SELECT extract(epoch FROM min(a.at)) FROM notify.attempts a "
+            "WHERE a.message_id = m.id) AS first FROM notify.messages m "
+            "WHERE m.endpoint = ANY($1::text[])",
+            list(HEALTHY),
+        )
+    finally:
+        await conn.close()
+    stored, dispatched = [], []
+    for r in rows:
+        ts = sent.get(r["event_id"])
+        if ts is None:
+            continue
+        stored.append(float(r["created"]) - ts)
+        if r["first"] is not None:
+            dispatched.append(float(r["first"]) - float(r["created"]))
+    return {"stored": summary_ms(stored), "dispatched": summary_ms(dispatched)}
+
+
 async def message_counts(dsn: str, since: float) -> tuple[dict[str, int], int]:
     """(endpoint:status -> messages, whole run) and how many messages of any channel were
     delivered since `since` (epoch seconds: the measured window)."""
@@ -245,6 +271,7 @@ async def _run(
             per[name] = {"delivered": len(lat), "p50_ms": summary_ms(lat)["p50"],
                          "p99_ms": summary_ms(lat)["p99"]}  # fmt: skip
         counts, delivered = await message_counts(env.asyncpg_dsn, since)
+        hop = await hops(env.asyncpg_dsn, sent)
     finally:
         if proc is not None:
             await asyncio.to_thread(ctx.stop, proc)
@@ -261,6 +288,7 @@ async def _run(
         "drain_s": drain_s,
         "missing": 3 * len(sent) - len(pooled),
         "latency_ms": summary_ms(pooled),
+        "hops_ms": hop,
         "per_endpoint": per,
         "requests": dict(rcv.requests),
         "dead_connections": rcv.dead_connections,
@@ -298,7 +326,10 @@ def notify(ctx: Ctx, cfg: dict[str, Any]) -> dict[str, Any]:
                     f"  notify {'with' if dead else 'without'} dead endpoint: "
                     f"{r['published']} events at {r['published_per_s']}/s, p50 {lat['p50']} "
                     f"p99 {lat['p99']} ms, missing {r['missing']}, notify cpu {r['cpu_per_s']}/s "
-                    f"({r['cpu_ms_per_delivered']} ms/delivery), rss {r['peak_rss_mb']} MB"
+                    f"({r['cpu_ms_per_delivered']} ms/delivery), rss {r['peak_rss_mb']} MB; "
+                    f"stored p50/p99 {r['hops_ms']['stored']['p50']}/"
+                    f"{r['hops_ms']['stored']['p99']} ms, first attempt after storing "
+                    f"{r['hops_ms']['dispatched']['p50']}/{r['hops_ms']['dispatched']['p99']} ms"
                 )
     finally:
         smtp.terminate()

@@ -8,6 +8,7 @@ channel and target, so every query groups the same way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,15 +52,18 @@ class MessageRow:
     last_error: str | None
 
 
+# body as text: orjson parses it faster than the driver's json codec
 _COLS = (
-    "id::text, event_id, event_type, lead_id, channel, target, endpoint, kind, body, status, "
+    "id::text, event_id, event_type, lead_id, channel, target, endpoint, kind, body::text, status, "
     "attempts, step, next_attempt_at, created_at, delivered_at, last_status, last_error"
 )
 _M_COLS = ", ".join(f"m.{c.strip()}" for c in _COLS.split(","))
 
 
 def _row(r: Any) -> MessageRow:
-    return MessageRow(*r)
+    values = list(r)
+    values[8] = orjson.loads(values[8])  # body
+    return MessageRow(*values)
 
 
 _INSERT = text(
@@ -143,45 +147,79 @@ _FIRST_OF_LEAD = (
 )
 
 
-async def claim_due(
-    session: AsyncSession, *, endpoint: str, now: datetime, limit: int, lease_until: datetime
-) -> list[MessageRow]:
-    """Up to `limit` due messages of one endpoint, oldest due first, leased until
-    `lease_until` (their next_attempt_at), so other dispatchers skip them while they are in
-    flight and a crashed dispatcher's messages come due again after the lease.
+@dataclass(frozen=True, slots=True)
+class Want:
+    """One endpoint's part of a claim round: up to `limit` messages (its free slots), leased
+    until `lease_until`."""
+
+    endpoint: str
+    limit: int
+    lease_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """What a claim round took (oldest first) and, per endpoint asked, its earliest claimable
+    next attempt after `now` (endpoints with none are left out)."""
+
+    claimed: list[MessageRow]
+    next_due: dict[str, datetime]
+
+
+_NULLS = ", ".join(["NULL"] * 5)
+_CLAIM_ROUND = text(
+    # endpoints disabled by a 410 are not asked at all
+    "WITH w AS (SELECT * FROM unnest(CAST(:eps AS text[]), CAST(:lims AS int[]), "
+    "CAST(:leases AS timestamptz[])) AS w(endpoint, lim, lease) WHERE NOT EXISTS "
+    "(SELECT 1 FROM notify.endpoints e WHERE e.name = w.endpoint AND e.disabled_at IS NOT NULL)), "
+    "c AS (SELECT x.id, w.lease FROM w CROSS JOIN LATERAL (SELECT m.id FROM notify.messages m "
+    "WHERE m.endpoint = w.endpoint AND m.status = 'pending' AND m.next_attempt_at <= :now "
+    f"AND {_FIRST_OF_LEAD} ORDER BY m.next_attempt_at LIMIT w.lim FOR UPDATE OF m SKIP LOCKED) x), "
+    "u AS (UPDATE notify.messages m SET next_attempt_at = c.lease FROM c WHERE m.id = c.id "
+    f"RETURNING {_M_COLS}) "
+    "SELECT true, * FROM u UNION ALL "
+    # the statement sees the table as it was before its own UPDATE: the rows it claims are
+    # still due at `now` there, hence `> :now` (their lease is this instance's own business)
+    # a next-due row: the endpoint (7th column) and its time (13th), nothing else
+    f"SELECT false, NULL, {_NULLS}, w.endpoint, {_NULLS}, n.t, NULL, NULL, NULL, NULL FROM w "
+    "CROSS JOIN LATERAL (SELECT m.next_attempt_at AS t FROM notify.messages m "
+    "WHERE m.endpoint = w.endpoint AND m.status = 'pending' AND m.next_attempt_at > :now "
+    f"AND {_FIRST_OF_LEAD} ORDER BY m.next_attempt_at LIMIT 1) n"
+)
+
+
+async def claim_round(session: AsyncSession, *, wants: list[Want], now: datetime) -> Round:
+    """One statement for every endpoint with free slots: each endpoint's due messages (up to
+    its limit, oldest due first) are leased until its `lease_until` (their next_attempt_at),
+    so other dispatchers skip them while they are in flight (`FOR UPDATE SKIP LOCKED`) and a
+    crashed dispatcher's messages come due again after the lease. Each endpoint has its own
+    LIMIT, so a backlog at one never takes another's share.
 
     Per-lead order to one target: only the oldest pending message of a (lead, target) pair is
-    claimable; the next one waits until it is delivered, dead or cancelled."""
+    claimable; the next one waits until it is delivered, dead or cancelled.
+
+    The next due times leave out a message held back behind an older one of its lead: it
+    becomes claimable when that one's attempt is recorded, which wakes the dispatcher
+    (counting it would spin the loop while the older one waits hours for its retry)."""
+    if not wants:
+        return Round([], {})
     rows = await session.execute(
-        text(
-            "WITH c AS (SELECT m.id FROM notify.messages m "
-            "WHERE m.endpoint = :endpoint AND m.status = 'pending' AND m.next_attempt_at <= :now "
-            f"AND {_FIRST_OF_LEAD} "
-            "ORDER BY m.next_attempt_at LIMIT :limit FOR UPDATE OF m SKIP LOCKED) "
-            "UPDATE notify.messages m SET next_attempt_at = :lease FROM c WHERE m.id = c.id "
-            f"RETURNING {_M_COLS}"
-        ),
-        {"endpoint": endpoint, "now": now, "limit": limit, "lease": lease_until},
+        _CLAIM_ROUND,
+        {
+            "eps": [w.endpoint for w in wants],
+            "lims": [w.limit for w in wants],
+            "leases": [w.lease_until for w in wants],
+            "now": now,
+        },
     )
-    return sorted((_row(r) for r in rows), key=lambda m: m.created_at)
-
-
-async def next_due(session: AsyncSession, endpoints: list[str]) -> datetime | None:
-    """The earliest next attempt among these endpoints' claimable messages. A message held
-    back behind an older one of its lead is left out: it becomes claimable when that one's
-    attempt is recorded, which wakes the dispatcher (counting it would spin the loop while
-    the older one waits hours for its retry)."""
-    if not endpoints:
-        return None
-    value: datetime | None = await session.scalar(
-        text(
-            "SELECT min(t) FROM unnest(CAST(:eps AS text[])) AS e(name), LATERAL "
-            "(SELECT m.next_attempt_at AS t FROM notify.messages m WHERE m.endpoint = e.name "
-            f"AND m.status = 'pending' AND {_FIRST_OF_LEAD} ORDER BY m.next_attempt_at LIMIT 1) x"
-        ),
-        {"eps": endpoints},
-    )
-    return value
+    claimed: list[MessageRow] = []
+    nxt: dict[str, datetime] = {}
+    for r in rows:
+        if r[0]:
+            claimed.append(_row(r[1:]))
+        else:
+            nxt[str(r[7])] = r[13]
+    return Round(sorted(claimed, key=lambda m: m.created_at), nxt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +265,49 @@ async def record_attempt(session: AsyncSession, attempt: Attempt) -> int | None:
     return n
 
 
-_RECORD_MANY = text(
+@dataclass(frozen=True, slots=True)
+class Health:
+    """A round's effect on one endpoint's health: its last success in the round (if any), the
+    first failure after it (if any) and, for a 410, the disable reason."""
+
+    name: str
+    ok_at: datetime | None
+    failed_at: datetime | None
+    disable_reason: str | None = None
+
+
+# One row per endpoint (ON CONFLICT DO UPDATE may touch a row once per statement): a success
+# clears `failing_since`, a failure after it sets it (kept if it was already set), a reason
+# disables the endpoint.
+_HEALTH_CTE = (
+    "h AS (INSERT INTO notify.endpoints AS e (name, last_success_at, last_failure_at, "
+    "failing_since, disabled_at, disabled_reason) "
+    "SELECT h.name, h.ok_at, h.failed_at, h.failed_at, "
+    "CASE WHEN h.reason IS NOT NULL THEN h.failed_at END, h.reason "
+    "FROM unnest(CAST(:h_name AS text[]), CAST(:h_ok AS timestamptz[]), "
+    "CAST(:h_failed AS timestamptz[]), CAST(:h_reason AS text[])) AS h(name, ok_at, failed_at, "
+    "reason) ON CONFLICT (name) DO UPDATE SET "
+    "last_success_at = coalesce(excluded.last_success_at, e.last_success_at), "
+    "last_failure_at = coalesce(excluded.last_failure_at, e.last_failure_at), "
+    "failing_since = CASE WHEN excluded.failing_since IS NOT NULL THEN "
+    "CASE WHEN excluded.last_success_at IS NOT NULL THEN excluded.failing_since "
+    "ELSE coalesce(e.failing_since, excluded.failing_since) END "
+    "WHEN excluded.last_success_at IS NOT NULL THEN NULL ELSE e.failing_since END, "
+    "disabled_at = coalesce(excluded.disabled_at, e.disabled_at), "
+    "disabled_reason = coalesce(excluded.disabled_reason, e.disabled_reason) RETURNING 1)"
+)
+
+
+def _health_params(health: Sequence[Health]) -> dict[str, list[Any]]:
+    return {
+        "h_name": [h.name for h in health],
+        "h_ok": [h.ok_at for h in health],
+        "h_failed": [h.failed_at for h in health],
+        "h_reason": [h.disable_reason for h in health],
+    }
+
+
+_RECORD_ROUND = text(
     "WITH a AS (SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:new_status AS text[]), "
     "CAST(:step AS int[]), CAST(:next AS timestamptz[]), CAST(:code AS int[]), "
     "CAST(:error AS text[]), CAST(:at AS timestamptz[]), CAST(:outcome AS text[]), "
@@ -237,20 +317,24 @@ _RECORD_MANY = text(
     "status = CASE WHEN msg.status = 'pending' THEN a.new_status ELSE msg.status END, "
     "step = a.step, next_attempt_at = a.next, last_status = a.code, last_error = a.error, "
     "delivered_at = CASE WHEN a.new_status = 'delivered' THEN a.at ELSE msg.delivered_at END "
-    "FROM a WHERE msg.id = a.id RETURNING msg.id, msg.attempts) "
-    "INSERT INTO notify.attempts (message_id, n, at, outcome, status, duration_seconds, error) "
-    "SELECT m.id, m.attempts, a.at, a.outcome, a.code, a.duration, a.error "
-    "FROM m JOIN a ON a.id = m.id"
+    "FROM a WHERE msg.id = a.id RETURNING msg.id, msg.attempts), "
+    "i AS (INSERT INTO notify.attempts (message_id, n, at, outcome, status, duration_seconds, "
+    "error) SELECT m.id, m.attempts, a.at, a.outcome, a.code, a.duration, a.error "
+    f"FROM m JOIN a ON a.id = m.id RETURNING 1), {_HEALTH_CTE} "
+    "SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM h)"
 )
 
 
-async def record_attempts(session: AsyncSession, attempts: list[Attempt]) -> None:
-    """`record_attempt` for many messages (all different) in one statement: the dispatcher
-    writes every attempt that finished since its last write together."""
-    if not attempts:
+async def record_attempts(
+    session: AsyncSession, attempts: list[Attempt], health: Sequence[Health] = ()
+) -> None:
+    """`record_attempt` for many messages (all different), and the endpoints' health, in one
+    statement: the dispatcher writes every attempt that finished since its last write
+    together (one round trip, its own transaction)."""
+    if not attempts and not health:
         return
     await session.execute(
-        _RECORD_MANY,
+        _RECORD_ROUND,
         {
             "id": [a.message_id for a in attempts],
             "new_status": [a.new_status for a in attempts],
@@ -261,6 +345,7 @@ async def record_attempts(session: AsyncSession, attempts: list[Attempt]) -> Non
             "at": [a.at for a in attempts],
             "outcome": [a.outcome for a in attempts],
             "duration": [a.duration_seconds for a in attempts],
+            **_health_params(health),
         },
     )
 
@@ -273,28 +358,10 @@ async def mark_endpoint(
     at: datetime,
     disable_reason: str | None = None,
 ) -> None:
-    """An attempt's effect on its endpoint's health: a success clears `failing_since`, a
-    failure sets it (once); `disable_reason` (HTTP 410) disables the endpoint."""
+    """One attempt's effect on its endpoint's health (the statement `record_attempts` uses)."""
+    mark = Health(name, at if ok else None, None if ok else at, disable_reason)
     await session.execute(
-        text(
-            "INSERT INTO notify.endpoints AS e (name, last_success_at, last_failure_at, "
-            "failing_since, disabled_at, disabled_reason) VALUES (:name, "
-            "CASE WHEN :ok THEN CAST(:at AS timestamptz) END, "
-            "CASE WHEN :ok THEN NULL ELSE CAST(:at AS timestamptz) END, "
-            "CASE WHEN :ok THEN NULL ELSE CAST(:at AS timestamptz) END, "
-            "CASE WHEN CAST(:reason AS text) IS NULL THEN NULL ELSE CAST(:at AS timestamptz) END, "
-            "CAST(:reason AS text)) "
-            "ON CONFLICT (name) DO UPDATE SET "
-            "last_success_at = CASE WHEN :ok THEN excluded.last_success_at "
-            "ELSE e.last_success_at END, "
-            "last_failure_at = CASE WHEN :ok THEN e.last_failure_at "
-            "ELSE excluded.last_failure_at END, "
-            "failing_since = CASE WHEN :ok THEN NULL "
-            "ELSE coalesce(e.failing_since, excluded.failing_since) END, "
-            "disabled_at = coalesce(excluded.disabled_at, e.disabled_at), "
-            "disabled_reason = coalesce(excluded.disabled_reason, e.disabled_reason)"
-        ),
-        {"name": name, "ok": ok, "at": at, "reason": disable_reason},
+        text(f"WITH {_HEALTH_CTE} SELECT count(*) FROM h"), _health_params([mark])
     )
 
 

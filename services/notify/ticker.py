@@ -26,11 +26,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.notify import store
 from services.notify.channels.base import AttemptResult, Outgoing, Sender
@@ -63,24 +65,19 @@ class _Record:
     disable_reason: str | None
 
 
-def _endpoint_marks(batch: list[_Record]) -> dict[str, list[tuple[bool, datetime, str | None]]]:
-    """Each endpoint's health updates for a batch of attempts, in order: its last success (if
-    any), then the first failure after it (if any; `failing_since`), disabled if any attempt
-    of the batch answered 410."""
-    out: dict[str, list[tuple[bool, datetime, str | None]]] = {}
+def endpoint_health(batch: list[_Record]) -> list[store.Health]:
+    """Each endpoint's health update for a batch of attempts (in the order they finished):
+    its last success (if any), the first failure after it (if any; `failing_since`), and
+    disabled if any attempt of the batch answered 410."""
+    out: list[store.Health] = []
     for name in dict.fromkeys(r.endpoint for r in batch):
         mine = [r for r in batch if r.endpoint == name]
         reason = next((r.disable_reason for r in mine if r.disable_reason), None)
         last_ok = max((i for i, r in enumerate(mine) if r.ok), default=-1)
-        marks: list[tuple[bool, datetime, str | None]] = []
-        if last_ok >= 0:
-            marks.append((True, mine[last_ok].attempt.at, None))
+        ok_at = mine[last_ok].attempt.at if last_ok >= 0 else None
         failed = mine[last_ok + 1 :]
-        if failed:
-            marks.append((False, failed[0].attempt.at, reason))
-        elif reason:
-            marks.append((False, mine[-1].attempt.at, reason))
-        out[name] = marks
+        failed_at = failed[0].attempt.at if failed else (mine[-1].attempt.at if reason else None)
+        out.append(store.Health(name, ok_at, failed_at, reason))
     return out
 
 
@@ -101,6 +98,14 @@ class Dispatcher:
         self.service = service
         self.senders = senders
         self.groups = [g for g in groups if g.channel in senders]
+        self._by_name = {g.name: g for g in self.groups}
+        # claim rounds and attempt records are one statement each, run in autocommit (the
+        # statement is the transaction: no BEGIN / COMMIT round trips)
+        self._sessions = async_sessionmaker(
+            runtime.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            autoflush=False,
+        )
         self.concurrency = concurrency
         self.max_sleep = max_sleep
         self.health_interval = health_interval
@@ -182,39 +187,38 @@ class Dispatcher:
     # --- claiming ---------------------------------------------------------------------------
 
     async def tick(self, now: datetime | None = None) -> tuple[int, float]:
-        """One claim round; returns (messages started, seconds to sleep)."""
+        """One claim round, one statement for every endpoint with free slots (its own
+        transaction); returns (messages started, seconds to sleep)."""
         now = now or utcnow()
-        started: list[tuple[Group, store.MessageRow]] = []
-        async with self.runtime.sessions() as session, session.begin():
-            disabled = await store.disabled_endpoints(session)
-            open_groups: list[Group] = []
-            for group in self.groups:
-                if group.name in disabled:
-                    continue
-                free = self.concurrency - self.inflight[group.name]
-                if free <= 0:
-                    self._saturated.add(group.name)
-                    continue
-                lease = now + timedelta(seconds=group.timeout_seconds + self.lease_margin)
-                rows = await store.claim_due(
-                    session, endpoint=group.name, now=now, limit=free, lease_until=lease
-                )
-                started += [(group, row) for row in rows]
-                if len(rows) < free:
-                    open_groups.append(group)
-                    self._saturated.discard(group.name)
-                else:
-                    self._saturated.add(group.name)
-            nxt = await store.next_due(session, [g.name for g in open_groups])
-        for group, row in started:
+        wants: list[store.Want] = []
+        for group in self.groups:
+            free = self.concurrency - self.inflight[group.name]
+            if free <= 0:
+                self._saturated.add(group.name)
+                continue
+            lease = now + timedelta(seconds=group.timeout_seconds + self.lease_margin)
+            wants.append(store.Want(group.name, free, lease))
+        async with self._sessions() as session:
+            got = await store.claim_round(session, wants=wants, now=now)
+        taken = Counter(row.endpoint for row in got.claimed)
+        due: list[datetime] = []
+        for want in wants:
+            if taken[want.endpoint] < want.limit:  # it ran out: sleep until its next one
+                self._saturated.discard(want.endpoint)
+                if want.endpoint in got.next_due:
+                    due.append(got.next_due[want.endpoint])
+            else:  # more may be due: its finished attempts wake the loop
+                self._saturated.add(want.endpoint)
+        for row in got.claimed:
+            group = self._by_name[row.endpoint]
             self.inflight[group.name] += 1
             task = asyncio.create_task(self._deliver(group, row), name="notify-send")
             self._sends.add(task)
             task.add_done_callback(self._sends.discard)
-        if nxt is None:
-            return len(started), self.max_sleep
-        until = (nxt - utcnow()).total_seconds()
-        return len(started), max(MIN_INTERVAL, min(self.max_sleep, until))
+        if not due:
+            return len(got.claimed), self.max_sleep
+        until = (min(due) - utcnow()).total_seconds()
+        return len(got.claimed), max(MIN_INTERVAL, min(self.max_sleep, until))
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
@@ -307,13 +311,10 @@ class Dispatcher:
 
     async def _write(self, batch: list[_Record]) -> bool:
         try:
-            async with self.runtime.sessions() as session, session.begin():
-                await store.record_attempts(session, [r.attempt for r in batch])
-                for name, marks in _endpoint_marks(batch).items():
-                    for ok, at, reason in marks:
-                        await store.mark_endpoint(
-                            session, name=name, ok=ok, at=at, disable_reason=reason
-                        )
+            async with self._sessions() as session:  # one statement: its own transaction
+                await store.record_attempts(
+                    session, [r.attempt for r in batch], endpoint_health(batch)
+                )
         except Exception as exc:
             level = "warning" if is_outage(exc) else "error"
             getattr(log, level)("dispatcher.record_failed", error=type(exc).__name__)

@@ -315,9 +315,10 @@ async def test_a_dispatcher_that_died_mid_send_leaves_a_lease_that_expires(
         await r.publish(event)
         now = utcnow()
         async with r.runtime.sessions() as s, s.begin():
-            [claimed] = await store.claim_due(
-                s, endpoint=ep, now=now, limit=5, lease_until=now + timedelta(seconds=40)
+            got = await store.claim_round(
+                s, wants=[store.Want(ep, 5, now + timedelta(seconds=40))], now=now
             )
+        [claimed] = got.claimed
         assert await tick(r, ahead=timedelta(0)) == 0  # leased by the dead instance
         assert await tick(r, ahead=timedelta(seconds=41)) == 1
     assert [q.headers["webhook-id"] for q in rx.requests] == [event.id]

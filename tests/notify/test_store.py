@@ -4,7 +4,8 @@ comes, claims keep per-lead order to a target, erasure cancels and scrubs."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from collections import Counter
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -41,6 +42,18 @@ def ep() -> str:
     return f"ep-{uuid.uuid4().hex[:8]}"
 
 
+async def claim(
+    db: AsyncSession, target: str, *, now: datetime, lease: datetime, limit: int = 10
+) -> list[store.MessageRow]:
+    got = await store.claim_round(db, wants=[store.Want(target, limit, lease)], now=now)
+    return got.claimed
+
+
+async def next_due(db: AsyncSession, target: str, *, now: datetime) -> datetime | None:
+    got = await store.claim_round(db, wants=[store.Want(target, 0, now)], now=now)
+    return got.next_due.get(target)
+
+
 async def test_insert_is_idempotent_and_claims_lease(db: AsyncSession) -> None:
     target = ep()
     m = msg(str(uuid.uuid4()), target)
@@ -48,12 +61,13 @@ async def test_insert_is_idempotent_and_claims_lease(db: AsyncSession) -> None:
     assert await store.insert_messages(db, [m]) == []  # a redelivered event: nothing new
     now = utcnow() + timedelta(seconds=1)
     lease = now + timedelta(seconds=40)
-    claimed = await store.claim_due(db, endpoint=target, now=now, limit=10, lease_until=lease)
+    claimed = await claim(db, target, now=now, lease=lease)
     assert [c.id for c in claimed] == [m.id]
     assert claimed[0].endpoint == target and claimed[0].next_attempt_at == lease
+    assert claimed[0].body == m.body
     # leased: not due again until the lease ends
-    assert await store.claim_due(db, endpoint=target, now=now, limit=10, lease_until=lease) == []
-    assert await store.next_due(db, [target]) == lease
+    assert await claim(db, target, now=now, lease=lease) == []
+    assert await next_due(db, target, now=now) == lease
 
 
 async def test_only_the_oldest_pending_message_of_a_lead_and_target_is_claimable(
@@ -67,12 +81,9 @@ async def test_only_the_oldest_pending_message_of_a_lead_and_target_is_claimable
     await store.insert_messages(db, [second, elsewhere])
     now = utcnow() + timedelta(seconds=1)
     lease = now + timedelta(seconds=40)
-    got = await store.claim_due(db, endpoint=target, now=now, limit=10, lease_until=lease)
+    got = await claim(db, target, now=now, lease=lease)
     assert [c.id for c in got] == [first.id]
-    assert [
-        c.id
-        for c in await store.claim_due(db, endpoint=other, now=now, limit=10, lease_until=lease)
-    ] == [elsewhere.id]
+    assert [c.id for c in await claim(db, other, now=now, lease=lease)] == [elsewhere.id]
     n = await store.record_attempt(
         db,
         store.Attempt(
@@ -88,8 +99,55 @@ async def test_only_the_oldest_pending_message_of_a_lead_and_target_is_claimable
         ),
     )
     assert n == 1
-    got = await store.claim_due(db, endpoint=target, now=now, limit=10, lease_until=lease)
+    got = await claim(db, target, now=now, lease=lease)
     assert [c.id for c in got] == [second.id]
+
+
+async def test_one_round_claims_each_endpoint_up_to_its_own_limit(db: AsyncSession) -> None:
+    """One statement for every endpoint: a backlog at one endpoint never takes another's
+    share, a disabled endpoint is not claimed, and each endpoint's next time is its own."""
+    busy, quiet, off = ep(), ep(), ep()
+    backlog = [msg(str(uuid.uuid4()), busy) for _ in range(6)]
+    await store.insert_messages(db, backlog)
+    await store.insert_messages(db, [msg(str(uuid.uuid4()), quiet)])
+    later = msg(str(uuid.uuid4()), quiet, delay=600)
+    await store.insert_messages(db, [later, msg(str(uuid.uuid4()), off)])
+    await store.mark_endpoint(db, name=off, ok=False, at=utcnow(), disable_reason="HTTP 410")
+    now = utcnow() + timedelta(seconds=1)
+    lease = now + timedelta(seconds=40)
+    wants = [store.Want(busy, 2, lease), store.Want(quiet, 4, lease), store.Want(off, 4, lease)]
+    got = await store.claim_round(db, wants=wants, now=now)
+    by_endpoint = Counter(c.endpoint for c in got.claimed)
+    assert by_endpoint == {busy: 2, quiet: 1}
+    assert [c.id for c in got.claimed if c.endpoint == busy] == [m.id for m in backlog[:2]]
+    assert got.next_due[quiet] == (await store.get_message(db, later.id)).next_attempt_at  # type: ignore[union-attr]
+    assert off not in got.next_due
+
+
+async def test_a_round_of_records_keeps_each_endpoints_health(db: AsyncSession) -> None:
+    """Health as one row per endpoint per round: success then failure leaves it failing
+    since that failure; a failure then success clears it; a 410 disables."""
+    flaky, healed, gone = ep(), ep(), ep()
+    t = utcnow()
+    await store.mark_endpoint(db, name=healed, ok=False, at=t - timedelta(hours=1))
+    await store.record_attempts(
+        db,
+        [],
+        [
+            store.Health(flaky, ok_at=t, failed_at=t + timedelta(seconds=1)),
+            store.Health(healed, ok_at=t, failed_at=None),
+            store.Health(gone, ok_at=None, failed_at=t, disable_reason="HTTP 410"),
+        ],
+    )
+    states = await store.endpoint_states(db)
+    assert states[flaky]["failing_since"] == t + timedelta(seconds=1)
+    assert states[flaky]["last_success_at"] == t
+    assert states[healed]["failing_since"] is None
+    assert states[healed]["last_failure_at"] == t - timedelta(hours=1)
+    assert states[gone]["disabled_at"] == t and states[gone]["disabled_reason"] == "HTTP 410"
+    # a later failure keeps the first failing_since
+    await store.record_attempts(db, [], [store.Health(flaky, None, t + timedelta(seconds=9))])
+    assert (await store.endpoint_states(db))[flaky]["failing_since"] == t + timedelta(seconds=1)
 
 
 async def test_erasure_cancels_undelivered_scrubs_all_and_blocks_late_events(
@@ -208,4 +266,4 @@ async def test_next_due_leaves_out_a_message_held_back_behind_its_lead(db: Async
             error="HTTP 500", new_status="pending", step=1, next_attempt_at=retry_at,
         ),
     )  # fmt: skip
-    assert await store.next_due(db, [target]) == retry_at
+    assert await next_due(db, target, now=now) == retry_at
