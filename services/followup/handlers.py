@@ -8,12 +8,22 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup.service import FollowupService
-from shared.events import CloudEvent, ContactErased, LeadActivity, LeadAssigned
+from shared.events import (
+    CloudEvent,
+    ContactErased,
+    LeadActivity,
+    LeadAssigned,
+    LeadDisqualified,
+    LeadMerged,
+    LeadNurtured,
+    LeadParked,
+)
 from shared.runtime import EventFn, EventsFn, in_runs
 
 
 def build(service: FollowupService, on_clock_started: Callable[[datetime | None], None]) -> EventFn:
-    """`on_clock_started(first_fire_at)`: tells the ticker when the new clock is first due."""
+    """`on_clock_started(first_fire_at)`: tells the ticker when the new clock (an SLA clock,
+    a waiting clock, a re-engagement) is first due."""
 
     async def on_assigned(session: AsyncSession, event: CloudEvent) -> None:
         started = await service.on_assigned(session, event=LeadAssigned.model_validate(event.data))
@@ -33,15 +43,38 @@ def build(service: FollowupService, on_clock_started: Callable[[datetime | None]
     async def on_erased(session: AsyncSession, event: CloudEvent) -> None:
         await service.on_erased(session, event=ContactErased.model_validate(event.data))
 
+    async def on_nurtured(session: AsyncSession, event: CloudEvent) -> None:
+        data = LeadNurtured.model_validate(event.data)
+        at = await service.on_nurtured(session, event=data, event_id=event.id)
+        if at is not None:
+            on_clock_started(at)
+
+    async def on_parked(session: AsyncSession, event: CloudEvent) -> None:
+        data = LeadParked.model_validate(event.data)
+        due = await service.on_parked(session, event=data, event_id=event.id)
+        if due is not None:
+            on_clock_started(due)
+
+    async def on_disqualified(session: AsyncSession, event: CloudEvent) -> None:
+        lead_id = LeadDisqualified.model_validate(event.data).lead_id
+        await service.on_lead_closed(session, lead_id=lead_id)
+
+    async def on_merged(session: AsyncSession, event: CloudEvent) -> None:
+        await service.on_lead_closed(session, lead_id=LeadMerged.model_validate(event.data).lead_id)
+
     table: dict[str, EventFn] = {
         "lead.assigned": on_assigned,
         "lead.activity": on_activity,
         "contact.erased": on_erased,
+        "lead.nurtured": on_nurtured,
+        "lead.parked": on_parked,
+        "lead.disqualified": on_disqualified,
+        "lead.merged": on_merged,
     }
 
     async def dispatch(session: AsyncSession, event: CloudEvent) -> None:
         fn = table.get(event.type)
-        if fn is not None:  # lead.merged / lead.disqualified start no clock
+        if fn is not None:
             await fn(session, event)
 
     return dispatch

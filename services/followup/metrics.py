@@ -53,7 +53,20 @@ class FollowupMetrics:
         )
         self.reengaged = Counter(
             "baton_reengagements_total",
-            "Nurture leads handed back to their owner.",
+            "Nurture leads handed back on their re-engagement date (to their owner, or to the "
+            "router for a lead nurtured by policy).",
+            registry=registry,
+        )
+        self.nurtured = Counter(
+            "baton_nurture_scheduled_total",
+            "Re-engagements scheduled for leads nurtured by policy (lead.nurtured).",
+            registry=registry,
+        )
+        self.parked_waits = Counter(
+            "baton_parked_waits_total",
+            "Waiting clocks of parked leads (nobody eligible), by team and outcome: started, "
+            "or escalated to the team's manager when the wait lapsed.",
+            ["team", "outcome"],
             registry=registry,
         )
         self.activities_dead_lettered = Counter(

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.followup import store
+from services.followup import store, waiting_store
 from services.followup.domain.clock import (
     Schedule,
     Step,
@@ -25,22 +25,21 @@ from services.followup.domain.clock import (
     first_fire,
 )
 from services.followup.metrics import FollowupMetrics
+from services.followup.waiting import EVENT_SOURCE, WaitingClocks
 from shared.db import Outbox
 from shared.errors import DomainError, LeadNotFound
 from shared.events import (
-    CloudEvent,
     ContactErased,
     LeadActivity,
     LeadAssigned,
     LeadEscalated,
-    LeadReengage,
     Person,
     derived_id,
     make_event,
 )
 from shared.policy import Policy
 
-EVENT_SOURCE = "/baton/followup"
+__all__ = ["EVENT_SOURCE", "FollowupService", "InvalidActivity", "TickResult"]
 COMPLETION_WINDOW = timedelta(days=7)
 # Clocks (and re-engagements, stale activities) claimed per tick. A tick is a fixed number of
 # statements, so a larger batch costs little more than a small one; 1,000 keeps the claimed
@@ -63,7 +62,7 @@ class InvalidActivity(DomainError):
 
 
 @dataclass
-class FollowupService:
+class FollowupService(WaitingClocks):
     policy: Policy
     outbox: Outbox
     metrics: FollowupMetrics
@@ -73,8 +72,11 @@ class FollowupService:
     unknown_lead_grace: timedelta = timedelta(hours=1)
 
     def chain(self) -> list[dict[str, Any]]:
+        """The escalation chain a clock snapshots when it starts (`repeat_every_seconds` only
+        where set, so earlier snapshots and new ones read the same)."""
         return [
             {"level": s.level, "action": s.action, "after_seconds": s.after_seconds}
+            | ({"repeat_every_seconds": s.repeat_every_seconds} if s.repeat_every_seconds else {})
             for s in self.policy.escalation
         ]
 
@@ -264,7 +266,7 @@ class FollowupService:
                 clock.team_id, clock.tier, "met" if outcome.met else "breached"
             ).inc()
         if outcome.reengage_at is not None:
-            await store.upsert_reengagement(
+            await waiting_store.upsert_reengagement(
                 session,
                 lead_id=lead_id,
                 owner=clock.owner,
@@ -272,7 +274,7 @@ class FollowupService:
                 note=note,
             )
         if outcome.cancel_reengagement:
-            await store.cancel_reengagement(session, lead_id)
+            await waiting_store.cancel_reengagement(session, lead_id)
 
     # --- the tick ----------------------------------------------------------------------------
 
@@ -283,7 +285,8 @@ class FollowupService:
     async def run_tick(
         self, session: AsyncSession, *, now: datetime, limit: int = TICK_LIMIT
     ) -> TickResult:
-        """Fire what is due once: escalations, re-engagements, dead-letters of stale activities.
+        """Fire what is due once: escalations, parked leads' lapsed waits, re-engagements,
+        dead-letters of stale activities.
 
         Every claim is a range scan of a partial index over due rows only, so the cost does not
         grow with the number of open clocks; rows are claimed FOR UPDATE SKIP LOCKED, so several
@@ -293,11 +296,12 @@ class FollowupService:
         """
         clocks = await store.claim_due_clocks(session, now=now, limit=limit)
         escalated = await self._escalate(session, clocks, now=now)
+        waited, more_waiting = await self._fire_waiting(session, now=now, limit=limit)
         reengaged, more_reengage = await self._reengage(session, now=now, limit=limit)
         dead, more_dead = await self._dead_letter_pending(session, now=now, limit=limit)
         return TickResult(
-            fired=escalated + reengaged + dead,
-            full=len(clocks) >= limit or more_reengage or more_dead,
+            fired=escalated + waited + reengaged + dead,
+            full=len(clocks) >= limit or more_waiting or more_reengage or more_dead,
         )
 
     async def _escalate(
@@ -307,12 +311,15 @@ class FollowupService:
             return 0
         batch = [self._escalation(clock, now) for clock in clocks]
         new = await store.fire_escalations(session, batch, fired_at=now, topic=self.escalated_topic)
-        self._count_escalations([e for e in batch if (e.lead_id, e.seq, e.level) in new])
+        self._count_escalations(
+            [e for e in batch if (e.lead_id, e.seq, e.level, e.repetition) in new]
+        )
         return len(new)
 
     def _escalation(self, clock: store.ClockRow, now: datetime) -> store.Escalation:
         """The clock's due level, its event and the clock's next state; pure, no I/O. The
-        event id is derived from (lead, seq, level), so a re-fire carries the same id."""
+        event id is derived from (lead, seq, level) and, for a repetition of a repeating last
+        level, its number, so a re-fire carries the same id."""
         assert clock.next_level is not None and clock.next_fire_at is not None
         firing = fire(
             due_at=clock.due_at,
@@ -338,13 +345,14 @@ class FollowupService:
                 seconds_overdue=(now - clock.due_at).total_seconds(),
                 escalated_at=now,
             ),
-            id=derived_id(clock.lead_id, "escalated", clock.assignment_seq, step.level),
+            id=escalation_id(clock.lead_id, clock.assignment_seq, step.level, firing.repetition),
             time=now,
         )
         return store.Escalation(
             lead_id=clock.lead_id,
             seq=clock.assignment_seq,
             level=step.level,
+            repetition=firing.repetition,
             action=step.action,
             team_id=clock.team_id,
             due_at=clock.due_at,
@@ -364,85 +372,6 @@ class FollowupService:
         for e in fired:
             self.metrics.escalation_lateness.observe(e.seconds_late)
 
-    async def _reengage(
-        self, session: AsyncSession, *, now: datetime, limit: int
-    ) -> tuple[int, bool]:
-        """Publish due re-engagements; returns (how many, whether the claim was full)."""
-        due = await store.claim_due_reengagements(session, now=now, limit=limit)
-        if not due:
-            return 0, False
-        events = [
-            (
-                self.escalated_topic,
-                make_event(
-                    type="lead.reengage",
-                    source=EVENT_SOURCE,
-                    subject=lead_id,
-                    data=LeadReengage(
-                        lead_id=lead_id,
-                        owner=Person.model_validate(owner),
-                        reengage_at=at,
-                        note=note,
-                    ),
-                    id=derived_id(lead_id, "reengage", at.isoformat()),
-                    time=now,
-                ),
-            )
-            for lead_id, owner, at, note in due
-        ]
-        await self.outbox.add_many(session, events)
-        await store.mark_reengaged(session, [d[0] for d in due])
-        self.metrics.reengaged.inc(len(due))
-        return len(due), len(due) >= limit
-
-    async def _dead_letter_pending(
-        self, session: AsyncSession, *, now: datetime, limit: int
-    ) -> tuple[int, bool]:
-        """Activities whose lead was never assigned within the grace period go to leads.dlq;
-        returns (how many, whether the claim was full)."""
-        stale = await store.claim_stale_pending(
-            session, cutoff=now - self.unknown_lead_grace, limit=limit
-        )
-        if not stale:
-            return 0, False
-        await self.outbox.add_many(
-            session, [(self.dlq_topic, self._dlq_event(act, now)) for act in stale]
-        )
-        await store.mark_dead_lettered(session, [a["activity_id"] for a in stale])
-        self.metrics.activities_dead_lettered.inc(len(stale))
-        return len(stale), len(stale) >= limit
-
-    def _dlq_event(self, act: dict[str, Any], now: datetime) -> CloudEvent:
-        """The activity as a lead.activity CloudEvent plus the error, as extension attributes
-        (the outbox carries no Kafka headers)."""
-        data = LeadActivity(
-            activity_id=act["activity_id"],
-            lead_id=act["lead_id"],
-            type=act["type"],
-            at=act["at"],
-            actor=act["actor"],
-            note=act["note"],
-            reengage_at=act["reengage_at"],
-        )
-        event = make_event(
-            type="lead.activity",
-            source=EVENT_SOURCE,
-            subject=act["lead_id"],
-            data=data,
-            id=derived_id(act["activity_id"], "dead-lettered"),
-            time=now,
-        )
-        grace = int(self.unknown_lead_grace.total_seconds())
-        return CloudEvent.model_validate(
-            {
-                **event.model_dump(),
-                "batonerrorreason": "unknown_lead",
-                "batonerror": f"no lead.assigned for this lead within {grace} s of the activity",
-                "batonoriginalid": act["source_event_id"] or act["activity_id"],
-                "batonrecordedat": act["recorded_at"].isoformat(),
-            }
-        )
-
     # --- follow-up health --------------------------------------------------------------------
 
     async def refresh_health(self, session: AsyncSession, *, now: datetime) -> float:
@@ -455,6 +384,13 @@ class FollowupService:
         ratio = completion_ratio(touched, total)
         self.metrics.completion_ratio.set(ratio)
         return ratio
+
+
+def escalation_id(lead_id: str, seq: int, level: int, repetition: int) -> str:
+    """(lead, "escalated", seq, level) as before repetitions existed; a repetition adds its n."""
+    if repetition:
+        return derived_id(lead_id, "escalated", seq, level, repetition)
+    return derived_id(lead_id, "escalated", seq, level)
 
 
 def _clock(event: LeadAssigned, sched: Schedule, chain: list[dict[str, Any]]) -> store.ClockRow:

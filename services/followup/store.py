@@ -81,7 +81,13 @@ _START_CLOCKS = text(
     "due_at) SELECT * FROM c ON CONFLICT DO NOTHING), "
     # the lead is now known: none of its activities waits for an assignment any more
     "p AS (UPDATE followup.activities a SET state = 'applied' FROM c "
-    "WHERE a.lead_id = c.lead_id AND a.state = 'pending') "
+    "WHERE a.lead_id = c.lead_id AND a.state = 'pending'), "
+    # the lead went to sales: a pending re-engagement (nurture) is void, a waiting clock
+    # (parked) is closed; an activity applied below may schedule a re-engagement anew
+    "r AS (UPDATE followup.reengagements r SET status = 'cancelled' FROM c "
+    "WHERE r.lead_id = c.lead_id AND r.status = 'pending'), "
+    "q AS (UPDATE followup.waiting q SET status = 'closed', closed_at = now() FROM c "
+    "WHERE q.lead_id = c.lead_id AND q.status = 'open') "
     # "has activities" as a per-lead index probe, not EXISTS: planned while the table was
     # empty, EXISTS was hashed over a scan of every activity (50 ms for 50 clocks at 200,000)
     "SELECT c.lead_id::text, (SELECT a.at FROM followup.activities a "
@@ -92,7 +98,8 @@ _START_CLOCKS = text(
 async def start_clocks(session: AsyncSession, clocks: list[ClockRow]) -> dict[str, bool]:
     """Insert or replace each lead's clock unless a newer assignment already owns it, open
     its window and release its pending activities: one statement for any number of leads,
-    which must all differ. Returns the leads whose clock started, each with whether it has
+    which must all differ; a started clock also cancels the lead's pending re-engagement and
+    closes its waiting clock. Returns the leads whose clock started, each with whether it has
     activities recorded earlier (the caller applies those)."""
     params: dict[str, list[Any]] = {c: [] for c, _ in _CLOCK_TYPES}
     for clock in clocks:
@@ -156,7 +163,9 @@ async def next_fire_time(session: AsyncSession) -> datetime | None:
             "(SELECT next_fire_at FROM followup.clocks WHERE status = 'open' "
             "ORDER BY next_fire_at LIMIT 1), "
             "(SELECT reengage_at FROM followup.reengagements WHERE status = 'pending' "
-            "ORDER BY reengage_at LIMIT 1))"
+            "ORDER BY reengage_at LIMIT 1), "
+            "(SELECT due_at FROM followup.waiting WHERE status = 'open' "
+            "ORDER BY due_at LIMIT 1))"
         )
     )
     return value
@@ -169,6 +178,7 @@ class Escalation:
     lead_id: str
     seq: int
     level: int
+    repetition: int  # 0 the level's first firing, n its n-th repetition
     action: str
     team_id: str
     due_at: datetime
@@ -184,6 +194,7 @@ _FIRE_COLS = (
     ("lead_id", "uuid"),
     ("seq", "int"),
     ("level", "int"),
+    ("repetition", "int"),
     ("action", "text"),
     ("team_id", "text"),
     ("due_at", "timestamptz"),
@@ -204,40 +215,41 @@ _FIRE = text(
     + ") WITH ORDINALITY AS v ("
     + ", ".join(c for c, _ in _FIRE_COLS)
     + ", ord)), "
-    "e AS (INSERT INTO followup.escalations (lead_id, assignment_seq, level, action, team_id, "
-    "due_at, fired_at, seconds_late) SELECT lead_id, seq, level, action, team_id, due_at, "
-    ":fired_at, seconds_late FROM v ON CONFLICT DO NOTHING "
-    "RETURNING lead_id, assignment_seq, level), "
+    "e AS (INSERT INTO followup.escalations (lead_id, assignment_seq, level, repetition, "
+    "action, team_id, due_at, fired_at, seconds_late) SELECT lead_id, seq, level, repetition, "
+    "action, team_id, due_at, :fired_at, seconds_late FROM v ON CONFLICT DO NOTHING "
+    "RETURNING lead_id, assignment_seq, level, repetition), "
     "o AS (INSERT INTO followup.outbox (event_id, topic, key, payload) "
     "SELECT v.event_id, :topic, v.lead_id::text, v.payload FROM v JOIN e "
     "ON e.lead_id = v.lead_id AND e.assignment_seq = v.seq AND e.level = v.level "
-    "ORDER BY v.ord ON CONFLICT (event_id) DO NOTHING), "
+    "AND e.repetition = v.repetition ORDER BY v.ord ON CONFLICT (event_id) DO NOTHING), "
     "c AS (UPDATE followup.clocks AS c SET status = v.status, next_level = v.next_level, "
     "next_fire_at = v.next_fire_at, "
     "closed_at = CASE WHEN v.status = 'open' THEN NULL ELSE now() END, updated_at = now() "
     "FROM v WHERE c.lead_id = v.lead_id) "
-    "SELECT lead_id::text, assignment_seq, level FROM e"
+    "SELECT lead_id::text, assignment_seq, level, repetition FROM e"
 )
 
 
 async def fire_escalations(
     session: AsyncSession, escalations: list[Escalation], *, fired_at: datetime, topic: str
-) -> set[tuple[str, int, int]]:
-    """Write a tick's escalations in one statement; returns the (lead, seq, level) keys that
-    were new. Only those get an outbox row, so a re-fire (a redelivered or repeated level)
+) -> set[tuple[str, int, int, int]]:
+    """Write a tick's escalations in one statement; returns the (lead, seq, level, repetition)
+    keys that were new. Only those get an outbox row, so a re-fire (a redelivered or repeated level)
     publishes nothing twice; the clocks advance either way."""
     if not escalations:
         return set()
     params: dict[str, Any] = {c: [getattr(e, c) for e in escalations] for c, _ in _FIRE_COLS}
     rows = await session.execute(_FIRE, {**params, "fired_at": fired_at, "topic": topic})
-    return {(r[0], int(r[1]), int(r[2])) for r in rows}
+    return {(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows}
 
 
 async def escalations_for(session: AsyncSession, lead_id: str) -> list[dict[str, Any]]:
     rows = await session.execute(
         text(
-            "SELECT assignment_seq, level, action, due_at, fired_at, seconds_late "
-            "FROM followup.escalations WHERE lead_id = :lead_id ORDER BY fired_at, level"
+            "SELECT assignment_seq, level, repetition, action, due_at, fired_at, seconds_late "
+            "FROM followup.escalations WHERE lead_id = :lead_id "
+            "ORDER BY fired_at, level, repetition"
         ),
         {"lead_id": lead_id},
     )
@@ -364,64 +376,6 @@ async def completion_counts(
         )
     ).one()
     return int(row[0]), int(row[1])
-
-
-async def cancel_reengagement(session: AsyncSession, lead_id: str) -> None:
-    await session.execute(
-        text(
-            "UPDATE followup.reengagements SET status = 'cancelled' "
-            "WHERE lead_id = :lead_id AND status = 'pending'"
-        ),
-        {"lead_id": lead_id},
-    )
-
-
-async def upsert_reengagement(
-    session: AsyncSession,
-    *,
-    lead_id: str,
-    owner: dict[str, Any],
-    reengage_at: datetime,
-    note: str | None,
-) -> None:
-    await session.execute(
-        text(
-            "INSERT INTO followup.reengagements (lead_id, owner, reengage_at, note, status) "
-            "VALUES (:lead_id, CAST(:owner AS jsonb), :at, :note, 'pending') "
-            "ON CONFLICT (lead_id) DO UPDATE SET owner = excluded.owner, "
-            "reengage_at = excluded.reengage_at, note = excluded.note, status = 'pending'"
-        ),
-        {
-            "lead_id": lead_id,
-            "owner": orjson.dumps(owner).decode(),
-            "at": reengage_at,
-            "note": note,
-        },
-    )
-
-
-async def claim_due_reengagements(
-    session: AsyncSession, *, now: datetime, limit: int
-) -> list[tuple[str, dict[str, Any], datetime, str | None]]:
-    rows = await session.execute(
-        text(
-            "SELECT lead_id::text, owner, reengage_at, note FROM followup.reengagements "
-            "WHERE status = 'pending' AND reengage_at <= :now ORDER BY reengage_at "
-            "LIMIT :limit FOR UPDATE SKIP LOCKED"
-        ),
-        {"now": now, "limit": limit},
-    )
-    return [tuple(r) for r in rows]
-
-
-async def mark_reengaged(session: AsyncSession, lead_ids: list[str]) -> None:
-    await session.execute(
-        text(
-            "UPDATE followup.reengagements SET status = 'sent' "
-            "WHERE lead_id = ANY(CAST(:ids AS uuid[]))"
-        ),
-        {"ids": lead_ids},
-    )
 
 
 async def count_open_clocks(session: AsyncSession) -> int:

@@ -2,7 +2,9 @@
 
 A clock snapshots the escalation chain it started with, so a policy reload never changes an
 escalation already in flight. Escalation delays are wall-clock seconds after the deadline; the
-deadline itself comes from the router (already business-hours aware).
+deadline itself comes from the router (already business-hours aware). A last level with
+`repeat_every_seconds` fires again every that many seconds until someone acts, each
+repetition numbered from its level's first firing, so its event id is derived, not random.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class Step:
     level: int
     action: str
     after_seconds: int
+    repeat_every_seconds: int | None = None  # only on the last level (checked at load)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +40,44 @@ def first_fire(due_at: datetime, chain: list[Step]) -> Schedule:
     return Schedule(first.level, due_at + timedelta(seconds=first.after_seconds))
 
 
-def after_firing(due_at: datetime, chain: list[Step], fired_level: int) -> Schedule:
-    """The level after `fired_level`, or nothing left (the chain is exhausted)."""
+def level_starts_at(due_at: datetime, chain: list[Step], level: int) -> datetime:
+    """When `level` first fires: never earlier than a level before it, even if the chain's
+    delays are not monotonic."""
+    return due_at + timedelta(seconds=max(s.after_seconds for s in chain if s.level <= level))
+
+
+def after_firing(
+    due_at: datetime,
+    chain: list[Step],
+    fired_level: int,
+    *,
+    fire_at: datetime | None = None,
+    now: datetime | None = None,
+) -> Schedule:
+    """The level after `fired_level`, the same level again when it repeats, or nothing left
+    (the chain is exhausted). A repetition is the first one on the level's grid after `now`:
+    a tick that comes late (followup was down) fires the level once, not once per missed
+    repetition."""
     later = [s for s in chain if s.level > fired_level]
     if not later:
-        return Schedule(None, None)
+        step = next((s for s in chain if s.level == fired_level), None)
+        if step is None or not step.repeat_every_seconds:
+            return Schedule(None, None)
+        base = fire_at or level_starts_at(due_at, chain, fired_level)
+        every = step.repeat_every_seconds
+        behind = max(0.0, ((now or base) - base).total_seconds())
+        return Schedule(fired_level, base + timedelta(seconds=every * (int(behind // every) + 1)))
     nxt = min(later, key=lambda s: s.level)
-    # Never earlier than a level before it, even if the chain's delays are not monotonic.
-    delay = max(s.after_seconds for s in chain if s.level <= nxt.level)
-    return Schedule(nxt.level, due_at + timedelta(seconds=delay))
+    return Schedule(nxt.level, level_starts_at(due_at, chain, nxt.level))
+
+
+def repetition(due_at: datetime, chain: list[Step], level: int, fire_at: datetime) -> int:
+    """Which firing of `level` is due at `fire_at`: 0 the first, n the n-th repetition."""
+    step = next(s for s in chain if s.level == level)
+    if not step.repeat_every_seconds:
+        return 0
+    since = (fire_at - level_starts_at(due_at, chain, level)).total_seconds()
+    return max(0, round(since / step.repeat_every_seconds))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +87,7 @@ class Firing:
     step: Step
     seconds_late: float
     then: Schedule  # the clock after this level
+    repetition: int = 0  # 0 the level's first firing, n its n-th repetition
 
     @property
     def status(self) -> ClockStatus:
@@ -67,7 +100,8 @@ def fire(
     """Fire `level` (due at `fire_at`) at `now`: its step, how late it is, what comes next."""
     step = next(s for s in chain if s.level == level)
     late = max(0.0, (now - fire_at).total_seconds())
-    return Firing(step, late, after_firing(due_at, chain, level))
+    then = after_firing(due_at, chain, level, fire_at=fire_at, now=now)
+    return Firing(step, late, then, repetition(due_at, chain, level, fire_at))
 
 
 def belongs_to_clock(*, assignment_seq: int, started_at: datetime, at: datetime) -> bool:

@@ -1,0 +1,24 @@
+"""When a parked lead's wait lapses, pure: the tier's window on its own clock.
+
+A parked lead has no owner, so a business clock has no one rep's hours to count in. It counts
+in the team's: the wait lapses when the window has passed in the working time of the rep who
+reaches it first (the earliest moment someone in the team would have been expected to act).
+A team followup does not know (a newer policy than followup's) waits on the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from shared.business_hours import Schedule
+
+
+def waiting_due(
+    *, parked_at: datetime, wait_seconds: int, clock: str, schedules: Sequence[Schedule]
+) -> datetime:
+    """When the manager is told that nobody could take the lead."""
+    usable = [s for s in schedules if s.has_working_time]
+    if clock == "wall" or not usable:
+        return parked_at + timedelta(seconds=wait_seconds)
+    return min(s.add_business_seconds(parked_at, wait_seconds) for s in usable)
