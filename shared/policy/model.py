@@ -14,7 +14,13 @@ from pydantic import (
 
 from shared.policy.activity import ActivitySource
 from shared.policy.base import PolicyError, _Model
-from shared.policy.escalation import _REASSIGN_SENDS_NOTHING, EscalationLevel, Sla, SlaTier
+from shared.policy.escalation import (
+    _REASSIGN_SENDS_NOTHING,
+    EscalationLevel,
+    Sla,
+    SlaTier,
+    chain_errors,
+)
 from shared.policy.people import Rep, Team
 from shared.policy.qualification import Qualification
 from shared.policy.routing import Account, Dedupe, Retention, RoutingRule
@@ -191,6 +197,7 @@ def _cross_check(p: Policy) -> list[str]:
             errors.append(f"escalation[{i}].level: expected {i + 1} (levels are 1..n in order)")
         elif i and level.after_seconds < p.escalation[i - 1].after_seconds:
             errors.append(f"escalation[{i}].after_seconds: must not be less than level {i}'s")
+    errors += chain_errors(p.escalation)
     errors += _check_notify(p)
     return errors
 
