@@ -17,26 +17,71 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from ops.services import SERVICES
-from shared.events import EVENT_TYPES, CloudEvent
-from shared.settings import Topics
+from shared.events import CE_CONTENT_TYPE, EVENT_TYPES, CloudEvent
+from shared.kafka import topic_configs
+from shared.settings import Settings, Topics
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# topic attribute -> (event types carried, producers, consumers)
-TOPIC_EVENTS: dict[str, tuple[list[str], str, str]] = {
-    "leads_received": (["lead.received"], "intake", "router"),
+# topic attribute -> (event types carried, producers, consumers, what the record key is)
+TOPIC_EVENTS: dict[str, tuple[list[str], str, str, str]] = {
+    "leads_received": (["lead.received"], "intake", "router", "the lead id"),
     "leads_assigned": (
-        ["lead.assigned", "lead.disqualified", "lead.merged"],
+        ["lead.assigned", "lead.disqualified", "lead.merged", "lead.nurtured", "lead.parked"],
         "router",
-        "followup, sales tools",
+        "followup, notify, sales tools",
+        "the lead id",
     ),
-    "leads_activity": (["lead.activity"], "sales tools, followup API", "followup, router"),
+    "leads_activity": (
+        ["lead.activity"],
+        "sales tools, followup API",
+        "followup, router",
+        "the lead id",
+    ),
     "leads_escalated": (
         ["lead.escalated", "lead.reengage"],
         "followup",
-        "router, sales tools, notifiers",
+        "router, notify, sales tools",
+        "the lead id",
     ),
-    "contacts_erased": (["contact.erased"], "the erasing service", "sales tools, every service"),
+    "contacts_erased": (
+        ["contact.erased"],
+        "the erasing service",
+        "sales tools, every service",
+        "the erasure id",
+    ),
+    "reps_status": (["rep.paused", "rep.resumed"], "router", "router, sales tools", "the rep id"),
+}
+
+# The CloudEvents Kafka protocol binding's structured-mode header, on every record Baton writes.
+CONTENT_TYPE_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "required": ["content-type"],
+    "properties": {
+        "content-type": {
+            "type": "string",
+            "const": CE_CONTENT_TYPE,
+            "description": (
+                "CloudEvents Kafka binding, structured mode: the record value is the whole "
+                "CloudEvent as JSON. Consumers also accept binary mode (ce_* headers, the data "
+                "as the value)."
+            ),
+        }
+    },
+}
+
+SERVERS: dict[str, Any] = {
+    "local": {
+        "host": "127.0.0.1:9092",
+        "protocol": "kafka",
+        "description": (
+            "The single-node KRaft broker `make stack` starts (PLAINTEXT); any broker is set "
+            "with KAFKA_BOOTSTRAP_SERVERS. A managed cluster (Confluent Cloud, MSK) takes "
+            "SASL_SSL (protocol kafka-secure, SASL PLAIN or SCRAM over TLS): Baton's own "
+            "clients do not take SASL or TLS settings yet (issue #19, item 2), so for now they "
+            "need a PLAINTEXT listener; outside consumers use their cluster's own settings."
+        ),
+    }
 }
 
 
@@ -52,6 +97,7 @@ def asyncapi() -> dict[str, Any]:
     topics = Topics()
     schemas: dict[str, Any] = {}
     messages: dict[str, Any] = {}
+    keys = {t: key for types, _, _, key in TOPIC_EVENTS.values() for t in types}
     for event_type, model in EVENT_TYPES.items():
         schema = _schema(model)
         schemas.update(schema.pop("$defs", {}))
@@ -67,21 +113,32 @@ def asyncapi() -> dict[str, Any]:
             "title": event_type,
             "contentType": "application/cloudevents+json",
             "summary": (model.__doc__ or event_type).strip().splitlines()[0],
+            "headers": {"$ref": "#/components/schemas/CloudEventsKafkaHeaders"},
             "payload": {"$ref": f"#/components/schemas/{name}Event"},
-            "bindings": {"kafka": {"key": {"type": "string", "description": "the lead id"}}},
+            "bindings": {
+                "kafka": {
+                    "key": {
+                        "type": "string",
+                        "description": f"{keys.get(event_type, 'the subject')} (= subject)",
+                    },
+                    "bindingVersion": "0.5.0",
+                }
+            },
         }
+    schemas["CloudEventsKafkaHeaders"] = CONTENT_TYPE_HEADERS
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
-    for attr, (types, producer, consumer) in TOPIC_EVENTS.items():
+    for attr, (types, producer, consumer, key) in TOPIC_EVENTS.items():
         address = getattr(topics, attr)
         channel_id = attr
         channels[channel_id] = {
             "address": address,
-            "description": f"Written by {producer}; read by {consumer}. Key = lead id.",
+            "description": f"Written by {producer}; read by {consumer}. Key = {key}.",
             "messages": {
                 _message_name(t): {"$ref": f"#/components/messages/{_message_name(t)}"}
                 for t in types
             },
+            "bindings": {"kafka": _topic_binding(address)},
         }
         operations[f"publish_{attr}"] = {
             "action": "send",
@@ -91,9 +148,13 @@ def asyncapi() -> dict[str, Any]:
     channels["leads_dlq"] = {
         "address": topics.leads_dlq,
         "description": (
-            "Dead letters: the original message bytes and key, with headers baton-error, "
-            "baton-error-reason, baton-original-topic/partition/offset, baton-consumer-group."
+            "Dead letters: the original message bytes, key and headers (so an event keeps its "
+            "content-type or ce_* headers; one that parsed but had none gets the structured "
+            "content-type), with headers baton-error, baton-error-reason, "
+            "baton-original-topic/partition/offset, baton-consumer-group, "
+            "baton-dead-lettered-at."
         ),
+        "bindings": {"kafka": _topic_binding(topics.leads_dlq)},
     }
     return {
         "asyncapi": "3.0.0",
@@ -101,15 +162,33 @@ def asyncapi() -> dict[str, Any]:
             "title": "Baton events",
             "version": "0.1.0",
             "description": (
-                "CloudEvents 1.0 in structured JSON mode on Kafka. Event ids are stable across "
-                "retries; consumers drop repeats by id."
+                "CloudEvents 1.0 in structured JSON mode on Kafka (the CloudEvents Kafka "
+                "protocol binding: header content-type: application/cloudevents+json; "
+                "charset=UTF-8), so any CloudEvents SDK or kcat reads the records. Event ids "
+                "are stable across retries; consumers drop repeats by id."
             ),
         },
         "defaultContentType": "application/cloudevents+json",
+        "servers": SERVERS,
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages, "schemas": schemas},
     }
+
+
+def _topic_binding(address: str) -> dict[str, Any]:
+    """Partitions, replicas and retention Baton sets when it creates the topic (defaults)."""
+    settings = Settings()
+    binding: dict[str, Any] = {
+        "topic": address,
+        "partitions": settings.topic_partitions,
+        "replicas": settings.topic_replication_factor,
+        "bindingVersion": "0.5.0",
+    }
+    configs = topic_configs(settings, address)
+    if "retention.ms" in configs:
+        binding["topicConfiguration"] = {"retention.ms": int(configs["retention.ms"])}
+    return binding
 
 
 def openapi(service: str) -> dict[str, Any]:
