@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.router import store, views
+from services.router import availability, store, views
 from services.router.erasure import erase_contact
 from services.router.service import InvalidPolicy, RouterService
 from services.router.ticker import Ticker
@@ -125,9 +125,30 @@ async def get_decisions(
 async def get_reps(
     request: Request, _: Annotated[Token, Depends(require("read"))]
 ) -> dict[str, Any]:
-    """Every rep's availability now (active, out of office, open leads vs capacity, on duty)."""
+    """Every rep's availability now (active, out of office, paused and why, open leads vs
+    capacity, on duty)."""
     async with _runtime(request).sessions() as session:
-        return {"reps": await views.reps(_service(request), session, now=utcnow())}
+        reps = await views.reps(_service(request), session, now=utcnow())
+        pauses = await availability.pauses(session)
+    idle = {"missed_slas": 0, "paused": False, "paused_at": None, "paused_reason": None}
+    return {"reps": [{**rep, **pauses.get(rep["id"], idle)} for rep in reps]}
+
+
+@router.post("/v1/admin/reps/{rep_id}/resume")
+async def post_resume(
+    rep_id: Annotated[str, Path(max_length=64)],
+    request: Request,
+    token: Annotated[Token, Depends(require("admin"))],
+) -> dict[str, Any]:
+    """A manager lifts a rep's pause (missed SLAs in a row): they take new leads again, and
+    `rep.resumed` says so. 404 for a rep the live policy does not have."""
+    runtime = _runtime(request)
+    async with runtime.sessions() as session, session.begin():
+        result = await availability.resume(
+            _service(request), session, rep_id=rep_id, actor=token.name, now=utcnow()
+        )
+    runtime.relay.wake()
+    return result
 
 
 class PreviewIn(BaseModel):
@@ -139,6 +160,8 @@ class PreviewIn(BaseModel):
     channel: Channel = "form"
     received_at: datetime | None = None
     contact: Contact
+    # as a form's `website` field: the company domain when the e-mail is free-mail
+    website: str | None = Field(default=None, max_length=2000)
     consent: Consent = Field(default_factory=Consent)
     message: str | None = Field(default=None, max_length=10_000)
     utm: dict[str, str] = Field(default_factory=dict)
@@ -153,7 +176,11 @@ class PreviewIn(BaseModel):
 async def post_preview(
     body: PreviewIn, request: Request, _: Annotated[Token, Depends(require("read"))]
 ) -> dict[str, Any]:
-    """Score and route a lead on the live policy without assigning it: the same trace, no effects."""
+    """Score and route a lead on the live policy without assigning it: the same trace, no effects.
+
+    The contact's facts (e-mail kind, seniority band, company domain) are derived as intake
+    derives them, and the account is matched as for a real lead, so the preview of what a
+    form sent agrees with the decision on the lead intake makes of it."""
     now = utcnow()
     data = body.model_dump()
     found = unstorable_text(data)
@@ -163,9 +190,10 @@ async def post_preview(
             fields=[{"name": found, "message": "contains a NUL character or a lone surrogate"}],
         )
     data["received_at"] = data["received_at"] or now
+    website = data.pop("website")
     lead = Lead(lead_id=str(uuid.uuid4()), **data)
     async with _runtime(request).sessions() as session:
-        return await views.preview(_service(request), session, lead=lead, now=now)
+        return await views.preview(_service(request), session, lead=lead, now=now, website=website)
 
 
 # --- erasure -------------------------------------------------------------------------------

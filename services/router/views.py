@@ -2,29 +2,109 @@
 
 Never writes. The preview runs the same pure decision as a real lead, on the live policy and
 the current rep state, so what sales ops see is what the router would do now, minus the side
-effects.
+effects. It first derives the contact's facts exactly as intake does (`shared.lead_facts`):
+a preview given what a form sent scores the same seniority band, e-mail kind and company
+domain, and matches the same account, as the lead intake would publish.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router import store
-from services.router.domain.accounts import business_domain
+from services.router.domain.accounts import AccountMatch, business_domain
 from services.router.domain.assignment import eligible, state_of
 from services.router.domain.decision import Assigned, Disqualified, Merged, Unassigned, decide
 from services.router.domain.facts import flatten_lead
 from services.router.service import RouterService
-from shared.events import Lead
+from shared.errors import DomainError
+from shared.events import Contact, Lead
+from shared.lead_facts import MAX_EMAIL, clean_text, derive_contact
+
+
+class NoUsableContact(DomainError):
+    status = 422
+    type_slug = "no-usable-contact"
+    title = "No usable contact"
+
+
+def _sent(value: str | None, max_len: int = 500) -> str | None:
+    """As intake reads a sent value: absent or blank is None, anything else is text."""
+    if value is None or not value.strip():
+        return None
+    return clean_text(value, max_len) or ""
+
+
+def derive_facts(lead: Lead, *, website: str | None) -> tuple[Lead, list[dict[str, str]]]:
+    """The lead with its contact normalised and its facts derived as intake does it, and a
+    warning per value intake would drop. Facts given in the request (seniority, email_kind)
+    are derived afresh: intake never takes them from a sender either."""
+    c = lead.contact
+    derived = derive_contact(
+        email=clean_text(c.email, MAX_EMAIL),
+        phone=_sent(c.phone, 64),
+        country=_sent(c.country),
+        first_name=clean_text(c.first_name),
+        last_name=clean_text(c.last_name),
+        title=clean_text(c.title, 200),
+        company=clean_text(c.company, 200),
+        website=clean_text(website),
+        stated_domain=clean_text(c.company_domain),
+    )
+    warnings = [{"name": f"contact.{n}", "message": m} for n, m in derived.warnings]
+    if not derived.usable:
+        invalid = {n for n, _ in derived.warnings}
+        raise NoUsableContact(
+            "the lead has neither a valid e-mail address nor a valid phone number",
+            fields=[
+                {
+                    "name": f"contact.{n}",
+                    "message": f"{n} is {'invalid' if n in invalid else 'missing'}",
+                }
+                for n in ("email", "phone")
+            ],
+        )
+    contact = Contact(**dataclasses.asdict(derived.contact))
+    return lead.model_copy(update={"contact": contact}), warnings
+
+
+def _facts(lead: Lead, account: AccountMatch | None) -> dict[str, Any]:
+    c = lead.contact
+    return {
+        "facts": {
+            "seniority": c.seniority,
+            "email_kind": c.email_kind,
+            "company_domain": c.company_domain,
+            "country": c.country,
+        },
+        "account": None
+        if account is None
+        else {
+            "domain": account.domain,
+            "name": account.name,
+            "owner_id": account.owner_id,
+            "source": account.source,
+        },
+    }
 
 
 async def preview(
-    service: RouterService, session: AsyncSession, *, lead: Lead, now: datetime
+    service: RouterService,
+    session: AsyncSession,
+    *,
+    lead: Lead,
+    now: datetime,
+    website: str | None = None,
 ) -> dict[str, Any]:
+    """Score and route `lead` as the router would now, without effects. The contact is
+    derived first (`derive_facts`), so the preview of what a form sent and the decision on
+    the lead intake publishes from it agree."""
     policy = service.policy
+    lead, warnings = derive_facts(lead, website=website)
     domain = business_domain(lead)
     open_lead = await store.find_open_lead(
         session, email=lead.contact.email, phone=lead.contact.phone, now=now
@@ -38,7 +118,12 @@ async def preview(
         open_lead=open_lead,
         now=now,
     )
-    out: dict[str, Any] = {"policy_version": policy.version_id, "explanation": []}
+    out: dict[str, Any] = {
+        "policy_version": policy.version_id,
+        "explanation": [],
+        **_facts(lead, account),
+        "warnings": warnings,
+    }
     if isinstance(decision, Merged):
         out.update(
             outcome="merged",
@@ -68,8 +153,7 @@ async def preview(
         out.update(outcome="disqualified", rule_id=decision.rule_id, reason=decision.reason)
     elif isinstance(decision, Unassigned):
         out.update(outcome="unassigned", rule_id=decision.rule_id, reason=decision.reason)
-    else:
-        assert isinstance(decision, Assigned)
+    elif isinstance(decision, Assigned):
         out.update(
             outcome="assigned",
             owner_id=decision.owner_id,
@@ -85,6 +169,15 @@ async def preview(
             },
             considered=[c._asdict() for c in decision.choice.considered],
         )
+    else:  # an outcome without a rep (nurture): its name, rule and reason
+        found: Any = decision
+        out.update(
+            outcome=type(found).__name__.lower(),
+            rule_id=getattr(found, "rule_id", None),
+            reason=getattr(found, "reason", None),
+        )
+        if getattr(found, "reengage_at", None) is not None:
+            out["reengage_at"] = found.reengage_at.isoformat()
     return out
 
 
