@@ -324,3 +324,32 @@ async def test_a_dispatcher_that_died_mid_send_leaves_a_lease_that_expires(
     assert [q.headers["webhook-id"] for q in rx.requests] == [event.id]
     [row] = await r.rows(ep)
     assert row["id"] == claimed.id and row["status"] == "delivered" and row["attempts"] == 1
+
+
+async def test_two_dispatchers_share_an_endpoint_without_doubles_or_reordering(
+    rig: RigFactory,
+) -> None:
+    """Two notify instances (how notify scales) claim from the same table: every message
+    goes out once, and each lead's events reach the endpoint in order."""
+    ep = name()
+    async with Receiver(always(Reply(delay=0.05))) as rx:
+        a = rig([(ep, rx.url())], concurrency=2)
+        b = rig([(ep, rx.url())], concurrency=2)
+        leads = [str(uuid.uuid4()) for _ in range(3)]
+        events = [lead_assigned(lead, seq=n) for n in (1, 2, 3, 4) for lead in leads]
+        await a.publish(*events)
+        await a.dispatcher.start()
+        await b.dispatcher.start()
+        await rx.wait_for(len(events))
+        for _ in range(100):  # until both have recorded their last attempts
+            if all(x["status"] == "delivered" for x in await a.rows(ep)):
+                break
+            await asyncio.sleep(0.05)
+        await a.dispatcher.stop()
+        await b.dispatcher.stop()
+    ids = [q.headers["webhook-id"] for q in rx.requests]
+    assert sorted(ids) == sorted(e.id for e in events)  # each once
+    for lead in leads:
+        mine = [e.id for e in events if e.data["lead_id"] == lead]
+        assert [i for i in ids if i in mine] == mine
+    assert [x["attempts"] for x in await a.rows(ep)] == [1] * len(events)
