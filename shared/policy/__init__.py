@@ -12,6 +12,7 @@ from shared.policy.activity import ACTIVITY_FIELDS, ActivitySource
 from shared.policy.base import (
     CANONICAL_FIELDS,
     DERIVED_FIELDS,
+    SCORED_FIELDS,
     UTM_FIELDS,
     Name,
     PolicyError,
@@ -39,6 +40,7 @@ from shared.policy.people import (
     NotifyPrefs,
     OutOfOffice,
     Person,
+    PublicHolidays,
     Rep,
     Team,
     WeekHours,
@@ -51,7 +53,7 @@ from shared.policy.qualification import (
     ScoreRule,
     Threshold,
 )
-from shared.policy.routing import Account, Dedupe, Retention, RoutingRule, Strategy
+from shared.policy.routing import Account, Dedupe, Nurture, Retention, RoutingRule, Strategy
 from shared.policy.sources import Acknowledge, AuthConfig, ConsentConfig, RateLimit, SourceConfig
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "CANONICAL_FIELDS",
     "DAYS",
     "DERIVED_FIELDS",
+    "SCORED_FIELDS",
     "UTM_FIELDS",
     "Account",
     "Acknowledge",
@@ -81,11 +84,13 @@ __all__ = [
     "NotCondition",
     "NotifyChannel",
     "NotifyPrefs",
+    "Nurture",
     "Op",
     "OutOfOffice",
     "Person",
     "Policy",
     "PolicyError",
+    "PublicHolidays",
     "Qualification",
     "RateLimit",
     "Rep",

@@ -28,11 +28,17 @@ CANONICAL_FIELDS: frozenset[str] = frozenset(
         "consent_wording", "consent_at", *UTM_FIELDS,
     }
 )  # fmt: skip
+# Known only once the router has scored the lead (qualification's outcome): routing rules may
+# test them, scoring and disqualify rules may not (they would be testing their own result).
+SCORED_FIELDS: frozenset[str] = frozenset(
+    {"score", "fit", "intent", "tier", "stage", "framework_answered", "framework_complete"}
+)
 # Derived by intake (seniority, email_kind) or the router (account_owner: the rep owning the
-# account the lead's business domain matched, absent otherwise); conditions may test them,
-# source mappings may not fill them.
+# account the lead's business domain matched, absent otherwise; account_matched: whether it
+# matched one; and the SCORED_FIELDS); conditions may test them, source mappings may not fill them.
 DERIVED_FIELDS: frozenset[str] = frozenset(
-    {"seniority", "email_kind", "source", "channel", "account_owner"}
+    {"seniority", "email_kind", "source", "channel", "account_owner", "account_matched"}
+    | SCORED_FIELDS
 )
 _OPEN_PREFIXES = ("answers.", "extra.")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")

@@ -110,3 +110,14 @@ _TAG_SEGMENTS = frozenset({"<leaf>", "<all>", "<any>", "<not>", "<every-level>",
 
 for _m in (AllCondition, AnyCondition, NotCondition):
     _m.model_rebuild()
+
+
+def condition_fields(cond: Condition, at: str = "") -> list[tuple[str, str]]:
+    """Every leaf's field with the path of its ``field`` key below the condition
+    (``.all[1].field``), so a section can refuse fields it cannot know at the leaf at fault."""
+    if isinstance(cond, FieldCondition):
+        return [(f"{at}.field", cond.field)]
+    if isinstance(cond, AllCondition | AnyCondition):
+        key, parts = ("all", cond.all) if isinstance(cond, AllCondition) else ("any", cond.any)
+        return [f for i, c in enumerate(parts) for f in condition_fields(c, f"{at}.{key}[{i}]")]
+    return condition_fields(cond.not_, f"{at}.not")

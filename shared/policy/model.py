@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Iterable
+from datetime import date
 
 from pydantic import (
     Field,
@@ -21,9 +22,9 @@ from shared.policy.escalation import (
     SlaTier,
     chain_errors,
 )
-from shared.policy.people import Rep, Team
+from shared.policy.people import Rep, Team, bind_company_holidays
 from shared.policy.qualification import Qualification
-from shared.policy.routing import Account, Dedupe, Retention, RoutingRule
+from shared.policy.routing import Account, Dedupe, Nurture, Retention, RoutingRule
 from shared.policy.sources import SourceConfig
 
 # --- the policy ------------------------------------------------------------------------------
@@ -44,6 +45,9 @@ class Policy(_Model):
     dedupe: Dedupe
     retention: Retention
     activity_sources: tuple[ActivitySource, ...] = ()
+    # days nobody works (local dates in each rep's zone), on top of each rep's public holidays
+    company_holidays: tuple[date, ...] = ()
+    nurture: Nurture | None = None  # required once a rule says nurture: true
 
     _content_hash: str = PrivateAttr(default="")
 
@@ -53,6 +57,7 @@ class Policy(_Model):
         errors = _cross_check(self)
         if errors:
             raise PolicyError(errors)
+        bind_company_holidays(self.teams, self.company_holidays)
         return self
 
     # identity
@@ -172,7 +177,12 @@ def _cross_check(p: Policy) -> list[str]:
     team_ids = {t.id for t in p.teams}
     for i, rule in enumerate(p.rules):
         team = p.team(rule.team)
-        if team is None:
+        if rule.nurture:
+            if p.nurture is None:
+                errors.append(
+                    f"rules[{i}].nurture: needs the nurture section (reengage_after_days)"
+                )
+        elif team is None:
             errors.append(f"rules[{i}].team: unknown team '{rule.team}'")
         elif rule.owner is not None and team.rep(rule.owner) is None:
             errors.append(f"rules[{i}].owner: no rep '{rule.owner}' in team '{rule.team}'")

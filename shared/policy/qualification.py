@@ -10,8 +10,8 @@ from pydantic import (
     model_validator,
 )
 
-from shared.policy.base import Name, _at, _check_name, _Model
-from shared.policy.conditions import Condition
+from shared.policy.base import SCORED_FIELDS, Name, _at, _check_name, _Model
+from shared.policy.conditions import Condition, condition_fields
 
 # --- qualification ---------------------------------------------------------------------------
 
@@ -64,6 +64,20 @@ class Qualification(_Model):
         _descending(self.tiers, "tiers")
         if self.tiers[-1].min_score > 0:
             raise _at("tiers", "the lowest tier must have min_score 0 so every score gets a tier")
+        return self
+
+    @model_validator(mode="after")
+    def _no_scored_fields(self) -> Qualification:
+        """Scoring and disqualify rules decide the score: they cannot test it."""
+        whens = [(f"rules[{i}]", r.when) for i, r in enumerate(self.rules)]
+        whens += [(f"disqualify[{i}]", r.when) for i, r in enumerate(self.disqualify)]
+        for where, when in whens:
+            for at, field in condition_fields(when):
+                if field in SCORED_FIELDS:
+                    raise _at(
+                        f"{where}.when{at}",
+                        f"'{field}' is known only after scoring: test it in routing rules",
+                    )
         return self
 
     def stage_for_score(self, score: int) -> str:

@@ -1,26 +1,39 @@
-"""The router's whole decision for one lead: merge, disqualify, assign or leave unassigned.
+"""The router's whole decision for one lead: merge, disqualify, nurture, assign or leave
+unassigned.
 
 Precedence is fixed: a contact with a lead still open is merged into it (no second owner),
-then disqualification, then the routing rules. The explanation lines go into events and may
-reach logs, so they name fields, rule ids and rep ids only, never the contact's data.
+then disqualification, then the routing rules, which see the score, tier and stage (scoring
+comes first) and may keep the lead with marketing (nurture). The explanation lines go into
+events and may reach logs, so they name fields, rule ids and rep ids only, never the
+contact's data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from services.router.domain.accounts import NO_ACCOUNT_EMAIL_KINDS
-from services.router.domain.assignment import Choice, RepState, choose_owner
+from services.router.domain.assignment import (
+    Choice,
+    Considered,
+    RepState,
+    choose_owner,
+    eligible,
+    state_of,
+)
 from services.router.domain.facts import LeadFacts
 from services.router.domain.rules import RuleTry, match_rule
 from services.router.domain.scoring import QualificationResult, score
 from services.router.domain.sla import due_at
-from shared.policy import Policy
+from shared.policy import Policy, RoutingRule
 
 ACCOUNT_OWNER_FACT = "account_owner"  # derived fact: the matched account's owner (rep id)
+ACCOUNT_MATCHED_FACT = "account_matched"  # derived fact: the business domain matched an account
+NURTURE_STRATEGY = "nurture"
+KEPT_OWNER_STRATEGY = "previous_owner"
 
 
 class OpenLeadRef(Protocol):
@@ -89,7 +102,21 @@ class Unassigned:
     explanation: tuple[str, ...]
 
 
-Decision = Merged | Disqualified | Assigned | Unassigned
+@dataclass(frozen=True, slots=True)
+class Nurtured:
+    """A routing rule kept the lead with marketing: no rep, no SLA clock, back on
+    ``reengage_at`` (or earlier, when a new touch crosses the handoff threshold)."""
+
+    qualification: QualificationResult
+    rule_id: str
+    reason: str
+    reengage_at: datetime
+    choice: Choice  # nobody: strategy "nurture", the reason, no rep considered
+    rule_trace: tuple[RuleTry, ...]
+    explanation: tuple[str, ...]
+
+
+Decision = Merged | Disqualified | Assigned | Unassigned | Nurtured
 
 
 def decide(
@@ -101,10 +128,15 @@ def decide(
     open_lead: OpenLeadRef | None,
     now: datetime,
     exclude: frozenset[str] = frozenset(),
+    reengaged: bool = False,
+    keep_owner: str | None = None,
 ) -> Decision:
     """Decide what happens to a lead; pure, so redelivery recomputes the same decision.
 
     ``exclude`` lists reps that must not get the lead (the previous owner on reassignment).
+    ``reengaged``: the lead's nurture is over (its date came), so nurture rules are skipped
+    and a lead no other rule takes goes to the fallback team; ``keep_owner`` (its previous
+    owner) keeps it while eligible.
     """
     if open_lead is not None:
         return Merged(
@@ -114,18 +146,27 @@ def decide(
         )
     if facts.get("email_kind") in NO_ACCOUNT_EMAIL_KINDS:
         account_owner_id = None  # free-mail domains are people, not companies
+    # Conditions may test them: {field: account_owner, op: exists, value: true}.
+    facts = {**facts, ACCOUNT_MATCHED_FACT: account_owner_id is not None}
     if account_owner_id is not None:
-        # Conditions may test it: {field: account_owner, op: exists, value: true}.
-        facts = {**facts, ACCOUNT_OWNER_FACT: account_owner_id}
+        facts[ACCOUNT_OWNER_FACT] = account_owner_id
     qualification = score(facts, policy.qualification)
     lines = _score_lines(qualification)
     dq = qualification.disqualification
     if dq is not None:
         lines.append(f"Disqualified by {dq.rule_id} ({dq.reason}): {dq.condition}")
         return Disqualified(dq.rule_id, dq.reason, qualification, tuple(lines))
-    rule, trace = match_rule(facts, policy.rules)
+    rule, trace = match_rule(
+        {**facts, **qualification.facts()},  # routing rules see the score, tier and stage
+        policy.rules,
+        handoff_team=policy.fallback_team if reengaged else None,
+    )
     lines += [f"Rule {t.rule_id} {t.reason}" for t in trace]
-    choice = choose_owner(rule, policy, states, now, account_owner_id, exclude)
+    if rule.nurture:
+        return _nurtured(policy, rule, qualification, trace, lines, now)
+    choice = _kept(policy, states, now, keep_owner, exclude) or choose_owner(
+        rule, policy, states, now, account_owner_id, exclude
+    )
     lines += [f"Skipped {c.rep_id}: {c.reason}" for c in choice.considered if not c.eligible]
     if choice.rep_id is None:
         lines.append(f"Unassigned: {choice.reason}")
@@ -143,7 +184,7 @@ def decide(
     return Assigned(
         qualification=qualification,
         rule_id=rule.id,
-        strategy=rule.strategy,
+        strategy=choice.strategy if choice.strategy == KEPT_OWNER_STRATEGY else rule.strategy,
         choice=choice,
         tier=qualification.tier,
         window_seconds=tier_sla.window_seconds,
@@ -151,6 +192,48 @@ def decide(
         clock=tier_sla.clock,
         rule_trace=trace,
         explanation=tuple(lines),
+    )
+
+
+def _nurtured(
+    policy: Policy,
+    rule: RoutingRule,
+    q: QualificationResult,
+    trace: tuple[RuleTry, ...],
+    lines: list[str],
+    now: datetime,
+) -> Nurtured:
+    if policy.nurture is None:  # the loader requires the section once a rule nurtures
+        raise ValueError("a nurture rule matched and the policy has no nurture section")
+    reengage_at = now + timedelta(days=policy.nurture.reengage_after_days)
+    reason = (
+        f"nurture: rule {rule.id} keeps the lead with marketing (score {q.score}, stage "
+        f"{q.stage}) until a new touch crosses the handoff threshold or "
+        f"{reengage_at.date().isoformat()}"
+    )
+    lines.append(f"Nurtured: no rep, no SLA; re-engage {reengage_at.isoformat()}")
+    choice = Choice(None, None, NURTURE_STRATEGY, reason, False, ())
+    return Nurtured(q, rule.id, reason, reengage_at, choice, trace, tuple(lines))
+
+
+def _kept(
+    policy: Policy,
+    states: Mapping[str, RepState],
+    now: datetime,
+    owner_id: str | None,
+    exclude: frozenset[str],
+) -> Choice | None:
+    """The previous owner of a re-engaged lead keeps it while still eligible (they know it)."""
+    found = policy.rep(owner_id) if owner_id and owner_id not in exclude else None
+    if found is None or owner_id is None:
+        return None
+    team, rep = found
+    ok, why = eligible(rep, state_of(rep.id, states), now, False)
+    if not ok:
+        return None
+    reason = f"re-engaged: the previous owner {rep.id} keeps the lead"
+    return Choice(
+        rep.id, team.id, KEPT_OWNER_STRATEGY, reason, False, (Considered(rep.id, ok, why),)
     )
 
 

@@ -23,6 +23,7 @@ from services.router.domain.decision import (
     Decision,
     Disqualified,
     Merged,
+    Nurtured,
     Unassigned,
 )
 from services.router.domain.scoring import QualificationResult
@@ -279,6 +280,10 @@ def received(
         return disqualified(rec, lead=lead, doc=doc, decision=decision)
     if isinstance(decision, Unassigned):
         return unassigned(rec, lead=lead, doc=doc, decision=decision)
+    if isinstance(decision, Nurtured):
+        from services.router.domain import handoff  # it builds on this module's helpers
+
+        return handoff.nurtured(rec, lead=lead, doc=doc, decision=decision, account=account)
     return assigned(
         rec,
         lead=lead,
@@ -364,10 +369,12 @@ def assignment(
     earlier: list[str],
     previous: str | None,
     reason: str | None,
+    kind: str | None = None,
 ) -> Recorded:
     """Assignment number ``seq`` (1: first, more: a reassignment away from ``previous``):
     the assignment row, the owner's open lead and round-robin weights, `lead.assigned` and
-    the trace. The lead row itself is the caller's (inserted, or updated on reassignment)."""
+    the trace. The lead row itself is the caller's (inserted, or updated on reassignment).
+    ``kind`` names the trace and the counted outcome when it is neither (a handoff)."""
     owner_id, team_id = decision.owner_id, decision.choice.team_id or ""
     choice = decision.choice
     rec.writes.assignments.append(
@@ -398,7 +405,7 @@ def assignment(
         reason=reason,
     )
     rec.emit("lead.assigned", lead.lead_id, data, derived_id(lead.lead_id, "assigned", seq))
-    kind = "assigned" if seq == 1 else "reassigned"
+    kind = kind or ("assigned" if seq == 1 else "reassigned")
     q = decision.qualification
     rec.trace(
         lead.lead_id,

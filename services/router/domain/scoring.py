@@ -48,6 +48,19 @@ class QualificationResult:
     def matched(self) -> tuple[RuleResult, ...]:
         return tuple(r for r in self.breakdown if r.matched)
 
+    def facts(self) -> dict[str, object]:
+        """The result as facts routing rules may test (`shared.policy.SCORED_FIELDS`), so the
+        handoff to sales is a rule on the score, tier, stage or framework answers."""
+        return {
+            "score": self.score,
+            "fit": self.fit,
+            "intent": self.intent,
+            "tier": self.tier,
+            "stage": self.stage,
+            "framework_answered": sum(1 for a in self.framework.values() if a is not None),
+            "framework_complete": self.completeness >= 1.0,
+        }
+
 
 def _framework_answers(
     facts: LeadFacts, questions: tuple[str, ...]
