@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from ops.services import SERVICES
+from shared.auth import BEARER, SCHEME_NAME
 from shared.events import CE_CONTENT_TYPE, EVENT_TYPES, CloudEvent
 from shared.kafka import topic_configs
 from shared.settings import Settings, Topics
@@ -196,7 +197,13 @@ def openapi(service: str) -> dict[str, Any]:
     api = importlib.import_module(f"services.{service}.api")
     app = FastAPI(title=f"Baton {service}", version="0.1.0")
     app.include_router(api.router)
-    return app.openapi()
+    doc = app.openapi()
+    # Declared in every document (intake's webhooks are signed, not bearer): one scheme name.
+    schemes = doc.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes.setdefault(
+        SCHEME_NAME, BEARER.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    )
+    return doc
 
 
 def render() -> dict[Path, str]:

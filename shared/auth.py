@@ -2,6 +2,10 @@
 
 Configured as API_TOKENS="name:scope+scope:sha256hex,..." (only the SHA-256 of each token is
 ever configured). Missing or unknown token: 401; known token without the scope: 403.
+
+The check is a FastAPI security dependency (HTTPBearer), so every OpenAPI document declares
+the bearer scheme and each protected operation names it; HTTPBearer's own 403 for a missing
+header is switched off (auto_error=False): the 401/403 problem+json bodies stay this module's.
 """
 
 from __future__ import annotations
@@ -10,12 +14,24 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.errors import DomainError
 
 SCOPES = ("read", "write", "admin")
+SCHEME_NAME = "bearerAuth"  # the securitySchemes entry in each service's OpenAPI document
+BEARER = HTTPBearer(
+    scheme_name=SCHEME_NAME,
+    description=(
+        "An API token from API_TOKENS (only its SHA-256 is configured). Scopes: read, write, "
+        "admin (admin implies every scope). Missing or unknown token: 401; a token without "
+        "the operation's scope: 403 naming it. Both are application/problem+json."
+    ),
+    auto_error=False,
+)
 
 
 class Unauthorized(DomainError):
@@ -68,10 +84,14 @@ def authenticate(tokens: list[Token], header: str | None) -> Token:
     return found
 
 
-def require(scope: str) -> Callable[[Request], Awaitable[Token]]:
+def require(scope: str) -> Callable[..., Awaitable[Token]]:
     """FastAPI dependency: the request's token must carry `scope` (admin implies every scope)."""
 
-    async def dependency(request: Request) -> Token:
+    async def dependency(
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+    ) -> Token:
+        # The raw header, not HTTPBearer's parse: the same 401 texts for every malformed form.
         token = authenticate(request.app.state.tokens, request.headers.get("authorization"))
         if scope not in token.scopes and "admin" not in token.scopes:
             raise Forbidden(f"this endpoint needs the {scope!r} scope")
