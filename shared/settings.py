@@ -23,6 +23,7 @@ class Topics(BaseSettings):
     leads_escalated: str = "leads.escalated"
     contacts_erased: str = "contacts.erased"
     leads_dlq: str = "leads.dlq"
+    reps_status: str = "reps.status"  # rep.paused / rep.resumed (key = rep id)
 
     def all(self) -> list[str]:
         return [
@@ -32,6 +33,7 @@ class Topics(BaseSettings):
             self.leads_escalated,
             self.contacts_erased,
             self.leads_dlq,
+            self.reps_status,
         ]
 
 

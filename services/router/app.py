@@ -38,6 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
         metrics=metrics,
         assigned_topic=settings.topics.leads_assigned,
         erased_topic=settings.topics.contacts_erased,
+        status_topic=settings.topics.reps_status,
     )
     ticker = Ticker(runtime=runtime, service=service)
     runtime.consume(

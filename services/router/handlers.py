@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.router import availability, nurture
 from services.router.service import RouterService
-from shared.events import CloudEvent, Lead, LeadActivity, LeadEscalated, utcnow
+from shared.events import CloudEvent, Lead, LeadActivity, LeadEscalated, LeadReengage, utcnow
 from shared.runtime import EventFn, EventsFn, in_runs
 
 CLOSING = {"converted": "converted", "disqualified": "closed_disqualified", "not_ready": "nurture"}
@@ -17,6 +18,7 @@ def build(service: RouterService) -> EventFn:
 
     async def on_escalated(session: AsyncSession, event: CloudEvent) -> None:
         esc = LeadEscalated.model_validate(event.data)
+        await availability.on_missed_sla(service, session, esc=esc, now=utcnow())
         if esc.action == "reassign":
             await service.reassign(
                 session,
@@ -28,6 +30,7 @@ def build(service: RouterService) -> EventFn:
 
     async def on_activity(session: AsyncSession, event: CloudEvent) -> None:
         act = LeadActivity.model_validate(event.data)
+        await availability.on_acted(service, session, act=act, now=utcnow())
         if act.type == "rejected":
             await service.reassign(
                 session,
@@ -40,15 +43,20 @@ def build(service: RouterService) -> EventFn:
         elif act.type in CLOSING:
             await service.close(session, lead_id=act.lead_id, status=CLOSING[act.type], at=act.at)
 
+    async def on_reengage(session: AsyncSession, event: CloudEvent) -> None:
+        data = LeadReengage.model_validate(event.data)
+        await nurture.reengage(service, session, event=data, now=utcnow())
+
     table: dict[str, EventFn] = {
         "lead.received": on_received,
+        "lead.reengage": on_reengage,
         "lead.escalated": on_escalated,
         "lead.activity": on_activity,
     }
 
     async def dispatch(session: AsyncSession, event: CloudEvent) -> None:
         fn = table.get(event.type)
-        if fn is not None:  # lead.reengage is for the owner's tools, not for routing
+        if fn is not None:
             await fn(session, event)
 
     return dispatch

@@ -57,6 +57,26 @@ class RouterMetrics:
             "When the live routing policy was loaded.",
             registry=registry,
         )
+        self.leads_decided = Counter(
+            "baton_leads_decided_total",
+            "Leads decided once each (merged touches aside) by outcome, qualification stage, "
+            "channel and source: the share of qualified leads per channel and source.",
+            ["outcome", "stage", "channel", "source"],
+            registry=registry,
+        )
+        self.rep_pauses = Counter(
+            "baton_rep_pauses_total",
+            "Reps paused for new leads, by reason (missed_slas: the team's "
+            "pause_after_missed_slas in a row).",
+            ["reason"],
+            registry=registry,
+        )
+        self.rep_resumes = Counter(
+            "baton_rep_resumes_total",
+            "Paused reps taking new leads again, by who lifted the pause (activity, manager).",
+            ["by"],
+            registry=registry,
+        )
         self.parked = Gauge(
             "baton_leads_parked",
             "Leads waiting for an eligible rep (routed as soon as one is available).",

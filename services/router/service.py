@@ -19,12 +19,12 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router import erasure, recovery, store
+from services.router import erasure, nurture, recovery, store
 from services.router.batching import RunOverlay, keys_of, runs
 from services.router.domain import outcomes
 from services.router.domain.accounts import AccountMatch, business_domain, match_account
 from services.router.domain.assignment import RepState, eligible, state_of
-from services.router.domain.decision import Assigned, Unassigned, decide
+from services.router.domain.decision import Assigned, Merged, Unassigned, decide
 from services.router.domain.facts import flatten_lead
 from services.router.domain.outcomes import Recorded, Recording
 from services.router.metrics import RouterMetrics
@@ -64,6 +64,7 @@ class RouterService:
     metrics: RouterMetrics
     assigned_topic: str
     erased_topic: str  # contacts.erased: where a lead erased on arrival is announced
+    status_topic: str = "reps.status"  # rep.paused / rep.resumed
     # Leads per write statement: a run's decisions are written in chunks, each statement in
     # flight while the next chunk is decided (PostgreSQL and Python each on their own core).
     write_chunk: int = 50
@@ -162,11 +163,25 @@ class RouterService:
                     continue
                 mark = overlay.mark(writes)
                 found = overlay.apply(found, keys.domain, writes.applied_to(states))
-                decided.append(
-                    self._decide_received(
-                        writes, policy, lead=lead, inputs=found, now=now, parked_retry=parked_retry
+                if nurture.is_nurtured(found.open_lead):  # a new touch: re-decide that lead
+                    outcome, row = nurture.touch(
+                        self, writes, policy, lead=lead, inputs=found, now=now
                     )
-                )
+                    assert found.open_lead is not None
+                    lead_id = found.open_lead.lead_id
+                    await behind.submit(store.update_routed(session, lead_id=lead_id, **row))
+                    decided.append(outcome)
+                else:
+                    decided.append(
+                        self._decide_received(
+                            writes,
+                            policy,
+                            lead=lead,
+                            inputs=found,
+                            now=now,
+                            parked_retry=parked_retry,
+                        )
+                    )
                 overlay.record(writes, mark, lead)
                 if len(writes.leads) >= self.write_chunk:  # written while the next are decided
                     await behind.submit(store.write(session, writes))
@@ -222,6 +237,11 @@ class RouterService:
             earlier=[lead_id for lead_id, _ in inputs.earlier],
         )
         self._count(recorded)
+        if not isinstance(decision, Merged):  # each lead once: the share per channel and source
+            stage = decision.qualification.stage
+            self.metrics.leads_decided.labels(
+                recorded.outcome, stage, lead.channel, lead.source
+            ).inc()
         if isinstance(decision, Unassigned):
             log.error("router.no_eligible_rep", lead_id=lead.lead_id, rule=decision.rule_id)
         elif recorded.outcome == "assigned":

@@ -35,9 +35,12 @@ async def lock_assignments(session: AsyncSession) -> None:
 
 async def rep_states(session: AsyncSession) -> dict[str, RepState]:
     rows = await session.execute(
-        text("SELECT rep_id, open_leads, rr_current_weight FROM router.rep_state")
+        text("SELECT rep_id, open_leads, rr_current_weight, paused_reason FROM router.rep_state")
     )
-    return {r.rep_id: RepState(r.rep_id, r.open_leads, r.rr_current_weight) for r in rows}
+    return {
+        r.rep_id: RepState(r.rep_id, r.open_leads, r.rr_current_weight, r.paused_reason)
+        for r in rows
+    }
 
 
 async def add_open_leads(session: AsyncSession, rep_id: str, delta: int) -> None:
@@ -122,6 +125,26 @@ async def update_owner(
             "status = 'assigned', updated_at = now() WHERE lead_id = :id"
         ),
         {"o": owner_id, "t": team_id, "s": seq, "id": lead_id},
+    )
+
+
+_ROUTED_COLUMNS = {
+    "lead": "CAST(:lead AS jsonb)", "status": ":status", "owner_id": ":owner_id",
+    "team_id": ":team_id", "assignment_seq": ":assignment_seq", "score": ":score",
+    "tier": ":tier", "stage": ":stage", "open_until": ":open_until", "closed_at": ":closed_at",
+}  # fmt: skip
+
+
+async def update_routed(session: AsyncSession, *, lead_id: str, **values: Any) -> None:
+    """A stored lead routed again (a touch on a nurtured lead, a re-engagement): the given
+    columns of `_ROUTED_COLUMNS` only."""
+    params = {k: v for k, v in values.items() if k in _ROUTED_COLUMNS}
+    if "lead" in params:
+        params["lead"] = orjson.dumps(params["lead"]).decode()
+    sets = ", ".join(f"{k} = {_ROUTED_COLUMNS[k]}" for k in params)
+    await session.execute(
+        text(f"UPDATE router.leads SET {sets}, updated_at = now() WHERE lead_id = :id"),
+        {**params, "id": lead_id},
     )
 
 
@@ -365,7 +388,7 @@ _INPUTS = text(
     ") m ORDER BY m.at DESC, m.id DESC LIMIT :earlier) e) er "
     "LEFT JOIN LATERAL (SELECT m.* FROM (SELECT l.lead_id::text, l.status, l.owner_id, "
     "l.team_id, l.assignment_seq, l.lead, l.closed_at, l.received_at FROM router.leads l "
-    "WHERE l.status = 'assigned' AND l.closed_at IS NULL AND l.open_until > :now "
+    "WHERE l.status IN ('assigned', 'nurtured') AND l.closed_at IS NULL AND l.open_until > :now "
     "AND (i.email IS NOT NULL AND l.email = i.email OR i.phone IS NOT NULL AND l.phone = i.phone) "
     "OFFSET 0) m ORDER BY m.received_at DESC LIMIT 1) o ON true ORDER BY i.n"
 )

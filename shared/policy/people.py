@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from datetime import datetime, time
+from collections.abc import Iterable
+from datetime import date, datetime, time
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays as public_holidays
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     field_validator,
     model_validator,
 )
 
-from shared.business_hours import END_OF_DAY, Schedule, WorkingHours
+from shared.business_hours import END_OF_DAY, DaysOff, Schedule, TimeOff, WorkingHours
 from shared.policy.base import Name, _at, _check_name, _Model
 from shared.policy.sources import _EMAIL
 
@@ -160,6 +164,33 @@ class OutOfOffice(_Model):
         return self
 
 
+class PublicHolidays(_Model):
+    """The public holidays a rep does not work on, from the `holidays` library's calendars
+    (ISO 3166-1 country, optional ISO 3166-2 subdivision: DE + BY, US + CA)."""
+
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    subdivision: str | None = Field(default=None, min_length=1, max_length=10)
+
+    @model_validator(mode="after")
+    def _known(self) -> PublicHolidays:
+        try:
+            self.calendar()
+        except NotImplementedError:
+            if (
+                self.subdivision is None
+                or self.country not in public_holidays.list_supported_countries()
+            ):
+                raise _at("country", f"no public holidays known for '{self.country}'") from None
+            raise _at(
+                "subdivision", f"'{self.subdivision}' is not a subdivision of {self.country}"
+            ) from None
+        return self
+
+    def calendar(self) -> public_holidays.HolidayBase:
+        """The calendar (it fills in each year as dates of that year are asked about)."""
+        return public_holidays.country_holidays(self.country, subdiv=self.subdivision)
+
+
 class Rep(_Model):
     id: Name
     name: str = Field(min_length=1)
@@ -172,8 +203,13 @@ class Rep(_Model):
     territories: tuple[Annotated[str, Field(pattern=r"^[A-Z]{2}$")], ...] = ()
     active: bool = True
     out_of_office: tuple[OutOfOffice, ...] = ()
+    holidays: PublicHolidays | None = None
     slack_user_id: str | None = None
     notify: NotifyPrefs = Field(default_factory=NotifyPrefs)
+    # None: the team's `reassign_on_out_of_office`
+    reassign_on_out_of_office: bool | None = None
+
+    _company_holidays: frozenset[date] = PrivateAttr(default=frozenset())
 
     _id = field_validator("id")(_check_name)
     _slack = field_validator("slack_user_id")(_check_slack_user)
@@ -203,8 +239,19 @@ class Rep(_Model):
         return self.working_hours.as_mapping()
 
     def schedule(self) -> Schedule:
-        """Working hours bound to the rep's zone, for SLA deadlines and working-time checks."""
-        return Schedule(self.hours(), self.zone)
+        """Working hours bound to the rep's zone and time off (public holidays, the company's
+        holidays, out of office), for SLA deadlines and working-time checks."""
+        return self._schedule
+
+    @functools.cached_property
+    def _schedule(self) -> Schedule:
+        # Built once per policy (the policy is immutable); a holidays calendar is not cheap.
+        calendars = [self.holidays.calendar()] if self.holidays else []
+        off = TimeOff(
+            days=DaysOff(self._company_holidays, calendars),
+            periods=tuple((o.from_, o.until) for o in self.out_of_office),
+        )
+        return Schedule(self.hours(), self.zone, off)
 
     def is_out_of_office(self, at: datetime) -> bool:
         return any(o.from_ <= at < o.until for o in self.out_of_office)
@@ -217,6 +264,11 @@ class Team(_Model):
     reps: tuple[Rep, ...] = Field(min_length=1)
     slack_channel: str | None = None
     notify: NotifyPrefs = Field(default_factory=NotifyPrefs)
+    # A rep who misses this many SLAs in a row (level-1 escalations) is paused for new leads
+    # until they act or a manager resumes them; None: never paused.
+    pause_after_missed_slas: int | None = Field(default=None, ge=1)
+    # An out-of-office period starting reassigns the rep's leads nobody has contacted yet.
+    reassign_on_out_of_office: bool = False
 
     _id = field_validator("id")(_check_name)
 
@@ -234,3 +286,17 @@ class Team(_Model):
 
     def manager_email_for(self, rep: Rep) -> str:
         return rep.manager_email or self.manager.email
+
+    def reassigns_on_out_of_office(self, rep: Rep) -> bool:
+        """The rep's own `reassign_on_out_of_office` when set, else the team's."""
+        own = rep.reassign_on_out_of_office
+        return self.reassign_on_out_of_office if own is None else own
+
+
+def bind_company_holidays(teams: Iterable[Team], dates: Iterable[date]) -> None:
+    """Every rep's schedule counts the company's holidays as days off (the policy lists them
+    once, at its top level). Called while the policy is validated, before any schedule."""
+    days = frozenset(dates)
+    for team in teams:
+        for rep in team.reps:
+            rep._company_holidays = days

@@ -20,11 +20,13 @@ NO_ELIGIBLE_REP = "no eligible rep"
 
 @dataclass(frozen=True, slots=True)
 class RepState:
-    """A rep's persisted routing state: current open leads and smooth-WRR current weight."""
+    """A rep's persisted routing state: current open leads, smooth-WRR current weight, and why
+    they are paused for new leads (None: not paused; e.g. "missed 3 SLAs in a row")."""
 
     rep_id: str
     open_leads: int = 0
     rr_current_weight: int = 0
+    paused: str | None = None
 
 
 class Considered(NamedTuple):
@@ -60,6 +62,8 @@ def eligible(
     for absence in rep.out_of_office:
         if absence.from_ <= now < absence.until:
             return False, f"out of office until {absence.until.isoformat()}"
+    if state.paused is not None:
+        return False, f"paused: {state.paused}"
     if state.open_leads >= rep.capacity:
         return False, f"at capacity ({state.open_leads}/{rep.capacity} open leads)"
     if require_working_hours and not rep.schedule().is_working_time(now):

@@ -6,7 +6,7 @@ Pure data: the outcome functions (`domain.outcomes`) fill it, the store turns it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -48,9 +48,9 @@ class Writes:
         out = dict(states)
         for rep in set(self.open_deltas) | set(self.weights):
             old = out.get(rep) or RepState(rep)
-            out[rep] = RepState(
-                rep,
-                max(old.open_leads + self.open_deltas.get(rep, 0), 0),
-                self.weights.get(rep, old.rr_current_weight),
+            out[rep] = replace(  # a pause stays as it was
+                old,
+                open_leads=max(old.open_leads + self.open_deltas.get(rep, 0), 0),
+                rr_current_weight=self.weights.get(rep, old.rr_current_weight),
             )
         return out
