@@ -14,7 +14,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router import store
@@ -22,6 +21,8 @@ from services.router.domain.outcomes import EVENT_SOURCE
 from shared.db import Outbox
 from shared.errors import DomainError
 from shared.events import ContactErased, Lead, erase_lead_data, make_event
+from shared.identity import InvalidAddress, canonical_email
+from shared.lead_facts import normalise_phone
 from shared.logs import get_logger, scrub
 
 log = get_logger(__name__)
@@ -37,29 +38,22 @@ REJECTED_PREFIX = "rejected by owner"
 
 
 def normalise_contact(email: str | None, phone: str | None) -> tuple[str | None, str | None]:
-    """The contact as the router stored it: e-mail lower-cased, phone in E.164.
+    """The contact as intake stored it: the canonical e-mail (shared.identity: IDNA 2008,
+    so `Anna@Straße.de` is `anna@xn--strae-oqa.de`, never `strasse.de`), the phone in E.164
+    (shared.lead_facts, as intake reads a `+<country>` number).
 
     Never echoes the values in errors (they are personal data).
     """
     fields: list[dict[str, str]] = []
     norm_email = norm_phone = None
     if email is not None and email.strip():
-        norm_email = email.strip().lower()
-        local, at, domain = norm_email.rpartition("@")
-        if not at or not local or not domain:
-            fields.append({"name": "email", "message": "not an e-mail address"})
-        else:
-            try:  # stored domains are ASCII (punycode)
-                norm_email = f"{local}@{domain.encode('idna').decode('ascii')}"
-            except UnicodeError:
-                fields.append({"name": "email", "message": "not an e-mail address"})
-    if phone is not None and phone.strip():
         try:
-            number = phonenumbers.parse(phone.strip(), None)
-            if not phonenumbers.is_valid_number(number):
-                raise ValueError
-            norm_phone = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        except (phonenumbers.NumberParseException, ValueError):
+            norm_email = canonical_email(email)
+        except InvalidAddress:
+            fields.append({"name": "email", "message": "not an e-mail address"})
+    if phone is not None and phone.strip():
+        norm_phone = normalise_phone(phone, None)
+        if norm_phone is None:
             fields.append(
                 {"name": "phone", "message": "not a valid phone number in +<country> form"}
             )
