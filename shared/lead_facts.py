@@ -21,7 +21,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from shared.events import EmailKind, Seniority
-from shared.identity import InvalidAddress, canonical_email, email_kind
+from shared.identity import InvalidAddress, canonical_domain, canonical_email, email_kind
 
 MAX_TEXT = 500
 MAX_PHONE_INPUT = 64
@@ -181,7 +181,8 @@ _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z
 
 
 def website_domain(website: str) -> str | None:
-    """Host of a website field, lower-case, punycode, without `www.`; None if not a host."""
+    """Host of a website field, canonical (IDNA 2008, as e-mail domains are: `Straße.de` is
+    `xn--strae-oqa.de` from either), without `www.`; None if not a host."""
     text = website.strip()
     if not text:
         return None
@@ -191,8 +192,8 @@ def website_domain(website: str) -> str | None:
         host = urlsplit(text).hostname
         if host is None:
             return None
-        host = host.rstrip(".").encode("idna").decode("ascii").lower()
-    except (ValueError, UnicodeError):
+        host = canonical_domain(host)
+    except (ValueError, UnicodeError):  # InvalidAddress is a ValueError
         return None
     if host.startswith("www."):
         host = host[4:]
