@@ -24,6 +24,7 @@ from services.followup.domain.clock import (
     fire,
     first_fire,
 )
+from services.followup.domain.waiting import reengage_on_working_time
 from services.followup.metrics import FollowupMetrics
 from services.followup.waiting import EVENT_SOURCE, WaitingClocks
 from shared.db import Outbox
@@ -266,11 +267,14 @@ class FollowupService(WaitingClocks):
                 clock.team_id, clock.tier, "met" if outcome.met else "breached"
             ).inc()
         if outcome.reengage_at is not None:
+            found = self.policy.rep(str(clock.owner.get("id")))
             await waiting_store.upsert_reengagement(
                 session,
                 lead_id=lead_id,
                 owner=clock.owner,
-                reengage_at=outcome.reengage_at,
+                reengage_at=reengage_on_working_time(
+                    outcome.reengage_at, found[1].schedule() if found else None
+                ),
                 note=note,
             )
         if outcome.cancel_reengagement:

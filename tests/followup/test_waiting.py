@@ -3,7 +3,7 @@ PostgreSQL, driven with an explicit `now` inside a rolled-back transaction."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -227,3 +227,22 @@ async def test_the_last_level_repeats_until_the_lead_is_contacted(
     await record(repeating, db, activity(lead, "contacted", contacted))
     await _tick(repeating, db, l3 + timedelta(days=2))
     assert len(await outbox_events(db, lead, "lead.escalated")) == 5
+
+
+async def test_not_ready_on_a_holiday_comes_back_on_the_owners_next_working_day(
+    service: FollowupService, db: AsyncSession
+) -> None:
+    lead = new_lead()
+    await service.on_assigned(db, event=assigned(lead, owner="rep-anna"))  # Berlin office hours
+    christmas = datetime(2026, 12, 28, 10, 0, tzinfo=UTC)  # Monday, but Anna is out of office
+    await record(
+        service,
+        db,
+        activity(
+            lead, "not_ready", EPOCH + timedelta(minutes=5), actor="rep-anna", reengage_at=christmas
+        ),
+    )
+    stored = await db.scalar(
+        text("SELECT reengage_at FROM followup.reengagements WHERE lead_id = :l"), {"l": lead}
+    )
+    assert stored == datetime(2027, 1, 4, 8, 0, tzinfo=UTC)  # Monday 09:00 Berlin

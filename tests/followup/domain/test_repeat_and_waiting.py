@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from services.followup.domain.clock import Schedule, Step, after_firing, fire, repetition
-from services.followup.domain.waiting import waiting_due
+from services.followup.domain.waiting import reengage_on_working_time, waiting_due
 from shared.business_hours import Schedule as Hours
 
 DUE = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
@@ -70,3 +70,11 @@ def test_a_business_wait_counts_in_the_team_rep_who_reaches_it_first() -> None:
     assert waiting_due(
         parked_at=parked, wait_seconds=3600, clock="business", schedules=[]
     ) == parked + timedelta(hours=1)
+
+
+def test_a_reengagement_on_a_day_off_moves_to_the_owners_next_working_time() -> None:
+    saturday = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    assert reengage_on_working_time(saturday, OFFICE) == datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+    tuesday = datetime(2026, 12, 8, 10, 0, tzinfo=UTC)
+    assert reengage_on_working_time(tuesday, OFFICE) == tuesday
+    assert reengage_on_working_time(saturday, None) == saturday  # owner not in the policy
