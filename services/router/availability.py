@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router import store, store_reps
+from services.router import store, store_recovery, store_reps
 from services.router.domain.outcomes import EVENT_SOURCE
 from shared.errors import DomainError
 from shared.events import (
@@ -100,9 +100,12 @@ async def on_missed_sla(
 async def on_acted(
     service: RouterService, session: AsyncSession, *, act: LeadActivity, now: datetime
 ) -> None:
-    """A `contacted` / `accepted` by a rep: their missed-SLA run ends and a pause lifts."""
+    """A `contacted` / `accepted` by a rep: their missed-SLA run ends and a pause lifts (and
+    the lead counts as worked: an out-of-office start leaves it with them)."""
     if act.type not in ACTED:
         return
+    if act.type == "contacted":
+        await store_recovery.mark_contacted(session, lead_id=act.lead_id, at=act.at)
     found = _found(service.policy, act.actor)
     if found is None:
         return

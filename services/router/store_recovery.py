@@ -85,3 +85,49 @@ async def park_lead(session: AsyncSession, lead_id: str) -> None:
         ),
         {"l": lead_id, "parked": PARKED},
     )
+
+
+# --- out of office -------------------------------------------------------------------------
+
+
+async def mark_contacted(session: AsyncSession, *, lead_id: str, at: datetime) -> None:
+    """The first `contacted` the router saw for the lead (an out-of-office start leaves it)."""
+    await session.execute(
+        text(
+            "UPDATE router.leads SET contacted_at = :at WHERE lead_id = :l AND contacted_at IS NULL"
+        ),
+        {"l": lead_id, "at": at},
+    )
+
+
+async def unworked_leads(session: AsyncSession, rep_id: str) -> list[tuple[str, int]]:
+    """The rep's open leads nobody has contacted yet, oldest first: (lead id, assignment)."""
+    rows = await session.execute(
+        text(
+            "SELECT lead_id::text, assignment_seq FROM router.leads WHERE owner_id = :r "
+            "AND status = 'assigned' AND closed_at IS NULL AND contacted_at IS NULL "
+            "ORDER BY received_at, lead_id"
+        ),
+        {"r": rep_id},
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+async def ooo_handled(session: AsyncSession, *, rep_id: str, starts_at: datetime) -> bool:
+    found = await session.scalar(
+        text("SELECT 1 FROM router.ooo_handled WHERE rep_id = :r AND starts_at = :s"),
+        {"r": rep_id, "s": starts_at},
+    )
+    return found is not None
+
+
+async def mark_ooo_handled(
+    session: AsyncSession, *, rep_id: str, starts_at: datetime, at: datetime, leads: int
+) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO router.ooo_handled (rep_id, starts_at, handled_at, leads) "
+            "VALUES (:r, :s, :at, :n) ON CONFLICT DO NOTHING"
+        ),
+        {"r": rep_id, "s": starts_at, "at": at, "n": leads},
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 
-from services.router import recovery
+from services.router import out_of_office, recovery
 from services.router.service import RouterService
 from shared.events import utcnow
 from shared.logs import get_logger
@@ -48,12 +48,15 @@ class Ticker:
         self._task = None
 
     async def tick(self) -> int:
-        """Gauges from the stored rep state, then parked leads and failed reassignments
-        retried, each in its own transaction; returns how many leads found an owner."""
+        """Gauges from the stored rep state, then parked leads, owners whose out-of-office
+        started and failed reassignments, each in its own transaction; returns how many
+        leads found an owner."""
         async with self.runtime.sessions() as session:
             await self.service.refresh_team_gauges(session, now=utcnow())
         async with self.runtime.sessions() as session, session.begin():
             moved = await self.service.retry_parked(session, now=utcnow())
+        async with self.runtime.sessions() as session, session.begin():
+            moved += await out_of_office.reassign_out_of_office(self.service, session, now=utcnow())
         async with self.runtime.sessions() as session, session.begin():
             moved += await recovery.retry_reassignments(self.service, session, now=utcnow())
         if moved:
