@@ -13,7 +13,8 @@ from pydantic import (
     model_validator,
 )
 
-from shared.policy.activity import ActivitySource
+from shared.identity import registrable_domain
+from shared.policy.activity import ActivitySource, Feedback
 from shared.policy.base import PolicyError, _Model
 from shared.policy.escalation import (
     _REASSIGN_SENDS_NOTHING,
@@ -47,6 +48,8 @@ class Policy(_Model):
     activity_sources: tuple[ActivitySource, ...] = ()
     # days nobody works (local dates in each rep's zone), on top of each rep's public holidays
     company_holidays: tuple[date, ...] = ()
+    # reason codes of rejected/disqualified activities; None: reasons are not checked
+    feedback: Feedback | None = None
     nurture: Nurture | None = None  # required once a rule says nurture: true
 
     _content_hash: str = PrivateAttr(default="")
@@ -114,12 +117,16 @@ class Policy(_Model):
         return self._reps_by_id.get(rep_id)
 
     def account_for_domain(self, domain: str | None) -> Account | None:
-        """The known account for a domain, also matching its subdomains (eu.acme.com)."""
+        """The known account for a domain, also matching its subdomains (eu.acme.com), down
+        to its registrable domain (shared.identity): a public suffix such as `co.uk` is
+        nobody's account, so `acme.co.uk` never matches one listed as `co.uk`."""
         if not domain:
             return None
         labels = domain.strip().lower().rstrip(".").split(".")
         by_domain = self._accounts_by_domain
-        for i in range(len(labels) - 1):
+        registrable = registrable_domain(domain)
+        stop = len(labels) - registrable.count(".") if registrable else len(labels) - 1
+        for i in range(stop):
             account = by_domain.get(".".join(labels[i:]))
             if account is not None:
                 return account
