@@ -1,0 +1,217 @@
+"""The nurture track on the real stack: a rule nurtures a cold lead, a second touch of the
+same contact hands it to sales, and `lead.reengage` routes a nurtured or not-ready lead afresh
+(through the consumer, its inbox and Kafka in the last test)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from services.router import handlers
+from services.router.app import create_app
+from services.router.service import RouterService
+from shared.events import (
+    Engagement,
+    Lead,
+    LeadActivity,
+    LeadAssigned,
+    LeadNurtured,
+    LeadReengage,
+    derived_id,
+    make_event,
+    utcnow,
+)
+from shared.kafka import make_producer
+from shared.settings import Settings
+from tests.conftest import EventReader
+from tests.router.conftest import RouterKit
+
+pytestmark = pytest.mark.integration
+
+COLD = {"id": "cold", "when": {"field": "score", "op": "lt", "value": 40}, "nurture": True}
+
+
+def nurturing(data: dict[str, Any]) -> None:
+    """Below 40 points (stage lead) marketing keeps the lead; the rest goes to team direct."""
+    data["rules"].insert(-1, COLD)
+    data["nurture"] = {"reengage_after_days": 30}
+
+
+async def _dispatch(kit: RouterKit, service: RouterService, type_: str, data: Any) -> None:
+    event = make_event(
+        type=type_, source="/test", subject=data.lead_id, data=data, id=derived_id(data, type_)
+    )
+    async with kit.sessions() as session, session.begin():
+        await handlers.build(service)(session, event)
+
+
+def _reengage(lead_id: str) -> LeadReengage:
+    return LeadReengage(lead_id=lead_id, owner=None, reengage_at=utcnow())
+
+
+async def _row(kit: RouterKit, lead_id: str) -> Any:
+    [row] = await kit.rows(
+        "SELECT status, owner_id, assignment_seq, score, stage, merged_into::text AS into, "
+        "closed_at FROM router.leads WHERE lead_id = CAST(:l AS uuid)",
+        l=lead_id,
+    )
+    return row
+
+
+async def _kinds(kit: RouterKit, lead_id: str) -> list[str]:
+    rows = await kit.rows(
+        "SELECT kind FROM router.decisions WHERE lead_id = CAST(:l AS uuid) ORDER BY id",
+        l=lead_id,
+    )
+    return [r["kind"] for r in rows]
+
+
+async def test_a_nurtured_lead_goes_to_sales_when_a_new_touch_crosses_the_threshold(
+    kit: RouterKit,
+) -> None:
+    registry = CollectorRegistry()
+    service = kit.service(kit.policy(nurturing), registry=registry)
+    first = kit.lead(company_size=800)  # 25 + 10 (business e-mail) = 35: cold
+    assert await kit.receive(service, first) == "nurtured"
+    row = await _row(kit, first.lead_id)
+    assert (row["status"], row["owner_id"], row["assignment_seq"]) == ("nurtured", None, 0)
+    assert not await kit.assignments(first.lead_id)
+    [event] = await kit.events(first.lead_id)
+    assert event["type"] == "lead.nurtured" and event["id"] == derived_id(
+        first.lead_id, "nurtured", 1
+    )
+    nurtured = LeadNurtured.model_validate(event["data"])
+    assert nurtured.score == 35 and nurtured.stage == "lead" and nurtured.routing.rule_id == "cold"
+    assert nurtured.reengage_at - nurtured.nurtured_at == timedelta(days=30)
+
+    # the same contact asks for a demo: 35 + 40 = 75 on everything now known
+    touch = kit.lead(email=first.contact.email, engagement=Engagement(demo_request=True))
+    assert await kit.receive(service, touch) == "handoff"
+    assert await kit.receive(service, touch) == "duplicate"  # redelivery: nothing new
+    row = await _row(kit, first.lead_id)
+    assert (row["status"], row["assignment_seq"], row["score"], row["stage"]) == (
+        "assigned", 1, 75, "sql",
+    )  # fmt: skip
+    owner = row["owner_id"]
+    assert owner in {kit.rep("a"), kit.rep("b"), kit.rep("c")}
+    assert await kit.open_leads(owner) == 1
+    assert (await _row(kit, touch.lead_id))["into"] == first.lead_id
+    events = await kit.events(first.lead_id)
+    assert [e["type"] for e in events] == ["lead.nurtured", "lead.assigned"]
+    assigned = LeadAssigned.model_validate(events[1]["data"])
+    assert assigned.owner.id == owner and assigned.assignment_seq == 1
+    assert assigned.reason == "handoff: score 75 (sql) reached sales on a new touch (rule default)"
+    assert assigned.lead.engagement.demo_request and assigned.lead.company_size == 800
+    [merged] = await kit.events(touch.lead_id)
+    assert merged["type"] == "lead.merged" and merged["data"]["owner"] is None
+    assert await _kinds(kit, first.lead_id) == ["nurtured", "handoff"]
+
+    # a third touch now merges into the assigned lead as before, with its owner
+    again = kit.lead(email=first.contact.email)
+    assert await kit.receive(service, again) == "merged"
+    [merged] = await kit.events(again.lead_id)
+    assert merged["data"]["owner"]["id"] == owner
+
+    def value(name: str, **labels: str) -> float:
+        return registry.get_sample_value(name, labels) or 0.0
+
+    form = {"channel": "form", "source": "website-demo"}
+    decided = "baton_leads_decided_total"
+    assert value(decided, outcome="nurtured", stage="lead", **form) == 1
+    assert value(decided, outcome="handoff", stage="sql", **form) == 1
+
+
+async def test_reengage_routes_a_nurtured_lead_and_gives_a_not_ready_one_back_to_its_owner(
+    kit: RouterKit,
+) -> None:
+    service = kit.service(kit.policy(nurturing))
+    cold = kit.lead()
+    assert await kit.receive(service, cold) == "nurtured"
+    await _dispatch(kit, service, "lead.reengage", _reengage(cold.lead_id))
+    [assignment] = await kit.assignments(cold.lead_id)
+    assert assignment["seq"] == 1 and assignment["owner_id"]
+    [event] = [e for e in await kit.events(cold.lead_id) if e["type"] == "lead.assigned"]
+    assigned = LeadAssigned.model_validate(event["data"])
+    assert assigned.reason == "reengaged" and assigned.assignment_seq == 1
+    assert assigned.routing.rule_id == "default" and assigned.sla.due_at > utcnow()
+    assert any(t.rule_id == "cold" and not t.matched for t in assigned.rules_tried)
+    assert (await _row(kit, cold.lead_id))["status"] == "assigned"
+    await _dispatch(kit, service, "lead.reengage", _reengage(cold.lead_id))  # once only
+    assert len(await kit.assignments(cold.lead_id)) == 1
+    assert await _kinds(kit, cold.lead_id) == ["nurtured", "reengaged"]
+
+    hot = kit.lead(company_size=800, engagement=Engagement(demo_request=True))
+    assert await kit.receive(service, hot) == "assigned"
+    owner = (await kit.assignments(hot.lead_id))[0]["owner_id"]
+    load = await kit.open_leads(owner)
+    not_ready = LeadActivity(
+        lead_id=hot.lead_id, type="not_ready", at=utcnow(), actor=owner,
+        reengage_at=utcnow() + timedelta(days=60),
+    )  # fmt: skip
+    await _dispatch(kit, service, "lead.activity", not_ready)
+    assert (await _row(kit, hot.lead_id))["status"] == "nurture"
+    assert await kit.open_leads(owner) == load - 1
+    await _dispatch(kit, service, "lead.reengage", _reengage(hot.lead_id))
+    rows = await kit.assignments(hot.lead_id)
+    assert [(r["seq"], r["owner_id"]) for r in rows] == [(1, owner), (2, owner)]
+    assert rows[1]["due_at"] > rows[0]["due_at"]  # a fresh SLA
+    row = await _row(kit, hot.lead_id)
+    assert (row["status"], row["closed_at"]) == ("assigned", None)
+    assert await kit.open_leads(owner) == load
+    event = [e for e in await kit.events(hot.lead_id) if e["type"] == "lead.assigned"][-1]
+    again = LeadAssigned.model_validate(event["data"])
+    assert (again.reason, again.assignment_seq, again.owner.id) == ("reengaged", 2, owner)
+    assert again.routing.strategy == "previous_owner"
+
+
+async def test_over_kafka_a_touch_hands_off_and_a_redelivered_reengage_assigns_once(
+    kafka_settings: Settings, kit: RouterKit, tmp_path: Path
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(kit.policy_data(nurturing), sort_keys=False))
+    token = hashlib.sha256(b"unused").hexdigest()
+    settings = kafka_settings.model_copy(
+        update={"policy_path": path, "api_tokens": f"test:admin:{token}"}
+    )
+    topics = settings.topics
+    cold, other = kit.lead(company_size=800), kit.lead()
+    touch = kit.lead(email=cold.contact.email, engagement=Engagement(demo_request=True))
+    app = create_app(settings)
+    producer = make_producer(settings)
+    await producer.start()
+
+    async def send(topic: str, type_: str, data: Lead | LeadReengage, event_id: str) -> None:
+        event = make_event(type=type_, source="/test", subject=data.lead_id, data=data, id=event_id)
+        await producer.send_and_wait(topic, event.to_bytes(), key=data.lead_id.encode())
+
+    def on(lead_id: str, type_: str) -> Any:
+        return lambda e: e.subject == lead_id and e.type == type_
+
+    try:
+        async with app.router.lifespan_context(app), EventReader(
+            settings, topics.leads_assigned
+        ) as reader:  # fmt: skip
+            for lead in (cold, other):
+                await send(topics.leads_received, "lead.received", lead, lead.lead_id)
+                await reader.wait_for(on(lead.lead_id, "lead.nurtured"))
+            await send(topics.leads_received, "lead.received", touch, touch.lead_id)
+            handed = await reader.wait_for(on(cold.lead_id, "lead.assigned"))
+            assert handed.data["reason"].startswith("handoff: score 75 (sql)")
+            reengage = _reengage(other.lead_id)
+            redelivered = derived_id(other.lead_id, "reengage")
+            for _ in range(2):  # the same event twice: the inbox drops the second
+                await send(topics.leads_escalated, "lead.reengage", reengage, redelivered)
+            back = await reader.wait_for(on(other.lead_id, "lead.assigned"))
+            assert back.data["reason"] == "reengaged" and back.data["assignment_seq"] == 1
+            await reader.drain(1.5)
+    finally:
+        await producer.stop()
+    assigned = [e for _, e, _ in reader.seen if e.type == "lead.assigned"]
+    assert sorted(e.subject for e in assigned) == sorted([cold.lead_id, other.lead_id])
+    assert len(await kit.assignments(other.lead_id)) == 1
