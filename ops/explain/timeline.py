@@ -61,6 +61,9 @@ def _decision_entry(
     kind = d["kind"]
     lines = tuple(str(x) for x in trace.get("explanation", []))
     version = f" [policy {d['policy_version']}]"
+    nurture = _nurture_text(kind, trace, assignments, n)
+    if nurture is not None:
+        return Entry(d["at"], nurture + version, lines)
     if kind in ("assigned", "reassigned"):
         seq = int(trace.get("seq") or 1)
         a = assignments.get(seq, {})
@@ -108,6 +111,40 @@ def _decision_entry(
         )
         return Entry(d["at"], text + version, lines)
     return Entry(d["at"], f"Decision {kind}{version}.", lines)
+
+
+def _nurture_text(
+    kind: str, trace: dict[str, Any], assignments: dict[int, dict[str, Any]], n: _Names
+) -> str | None:
+    """The nurture track's decisions (`services.router.domain.handoff`), or None for others."""
+    score = f"score {trace.get('score')}, tier {trace.get('tier')}"
+    score += f", stage {trace['stage']}" if trace.get("stage") else ""
+    if kind == "nurtured":
+        touch = trace.get("touch_lead_id")
+        why = f"a new touch ({touch}) re-scored it: " if touch else ""
+        return (
+            f"Nurtured by rule {trace.get('rule_id')}: {why}{score}, below the handoff to sales; "
+            f"no owner, no SLA. Re-engage on {trace.get('reengage_at')}."
+        )
+    if kind in ("handoff", "reengaged"):
+        seq = int(trace.get("seq") or 1)
+        a = assignments.get(seq, {})
+        owner = n.rep(trace.get("owner_id") or a.get("owner_id"))
+        due = a.get("due_at") or trace.get("due_at")
+        due_text = _t(due) if isinstance(due, datetime) else str(due or "-")
+        what = (
+            f"Handed to sales ({trace.get('reason')})"
+            if kind == "handoff"
+            else "Re-engaged: routed afresh"
+        )
+        return (
+            f"{what}: assigned to {owner} in team {trace.get('team_id') or a.get('team_id')} "
+            f"by rule {trace.get('rule_id')} ({trace.get('strategy')}); {score}. "
+            f"First contact due {due_text}."
+        )
+    if kind == "reengage_failed":
+        return f"Re-engagement found nobody to take the lead ({trace.get('reason')})."
+    return None
 
 
 def _activity_entry(act: dict[str, Any], n: _Names) -> Entry:
