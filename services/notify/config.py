@@ -27,6 +27,8 @@ EVENT_TYPES = (
     "lead.assigned",
     "lead.disqualified",
     "lead.merged",
+    "lead.nurtured",
+    "lead.parked",
     "lead.escalated",
     "lead.reengage",
     "contact.erased",
@@ -84,9 +86,11 @@ class Endpoint(_Model):
     @field_validator("events")
     @classmethod
     def _events(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for t in v:
+        for i, t in enumerate(v):
             if t not in EVENT_TYPES:
-                raise ValueError(f"unknown event type {t!r} (one of {', '.join(EVENT_TYPES)})")
+                raise _FieldError(
+                    f"[{i}]", f"unknown event type {t!r} (one of {', '.join(EVENT_TYPES)})"
+                )
         return v
 
     @model_validator(mode="after")

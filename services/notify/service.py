@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify import store
 from services.notify.channels.base import AttemptResult
-from services.notify.config import NotifyConfig
+from services.notify.config import EVENT_TYPES, NotifyConfig
 from services.notify.domain.backoff import Backoff
 from services.notify.domain.delivery import Next, next_state
 from services.notify.domain.messages import Planned
@@ -27,17 +27,9 @@ from shared.errors import DomainError
 from shared.events import CloudEvent, ContactErased
 from shared.policy import Policy
 
-# Event types that may cause messages (contact.erased also erases).
-PLANNED_TYPES = frozenset(
-    {
-        "lead.assigned",
-        "lead.disqualified",
-        "lead.merged",
-        "lead.escalated",
-        "lead.reengage",
-        "contact.erased",
-    }
-)
+# Event types that may cause messages (contact.erased also erases): the ones an endpoint
+# may subscribe to. Any other type on a consumed topic is marked consumed and plans nothing.
+PLANNED_TYPES = frozenset(EVENT_TYPES)
 
 
 class MessageNotFound(DomainError):

@@ -94,10 +94,12 @@ async def rig(migrated: Settings) -> AsyncIterator[RigFactory]:
         schedule: tuple[float, ...] = SCHEDULE,
         concurrency: int = 4,
         max_sleep: float = 0.2,
+        events: str = "",
     ) -> Rig:
         secret = new_secret()
         body = "endpoints:\n" + "".join(
-            endpoint_yaml(e[0], e[1], timeout=float(e[2]) if len(e) > 2 else 5.0) for e in endpoints
+            endpoint_yaml(e[0], e[1], timeout=float(e[2]) if len(e) > 2 else 5.0, events=events)
+            for e in endpoints
         )
         config: NotifyConfig = parse_config(body)
         registry = CollectorRegistry()

@@ -15,7 +15,10 @@ from shared.events import (
     Lead,
     LeadAssigned,
     LeadEscalated,
+    LeadNurtured,
+    LeadParked,
     Person,
+    RepConsidered,
     RoutingReason,
     RuleScore,
     Sla,
@@ -181,4 +184,36 @@ def escalated_event(
         subject=lead_id,
         id=derived_id(lead_id, "escalated", level),
         data=data,
+    )
+
+
+def parked_event(policy: Policy, team: str, name: str) -> CloudEvent:
+    """lead.parked: nobody in `team` eligible (two at capacity, one out of office)."""
+    touch = assigned_event(policy).payload().lead
+    data = LeadParked(
+        lead_id=touch.lead_id, parked_at=NOW, team=TeamRef(id=team, name=name), score=80,
+        tier="hot", stage="sql",
+        routing=RoutingReason(rule_id="enterprise", strategy="round_robin", reason="none"),
+        reason="nobody eligible",
+        considered=[
+            RepConsidered(rep_id="rep-anna", eligible=False, reason="at capacity"),
+            RepConsidered(rep_id="rep-james", eligible=False, reason="at capacity"),
+            RepConsidered(rep_id="rep-olivia", eligible=False, reason="out of office"),
+        ],
+        wait_seconds=900, clock="business", lead=touch, policy_version="x",
+    )  # fmt: skip
+    return make_event(type="lead.parked", source="/baton/router", subject=touch.lead_id, data=data)
+
+
+def nurtured_event(policy: Policy) -> CloudEvent:
+    touch = assigned_event(policy).payload().lead
+    data = LeadNurtured(
+        lead_id=touch.lead_id, nurtured_at=NOW, score=20, tier="cold", stage="mql",
+        breakdown=[],
+        routing=RoutingReason(rule_id="nurture", strategy="nurture", reason="below 40"),
+        reason="score 20 below the handoff threshold", reengage_at=NOW + timedelta(days=30),
+        lead=touch, policy_version="x",
+    )  # fmt: skip
+    return make_event(
+        type="lead.nurtured", source="/baton/router", subject=touch.lead_id, data=data
     )

@@ -68,7 +68,14 @@ def test_http_outside_the_local_stack_names_the_field() -> None:
         (("name: crm", "name: CRM!"), "endpoints[0].name: use lower-case letters"),
         (("name: crm", "name: slack"), "endpoints[0].name: 'slack' is reserved"),
         (("name: local", "name: crm"), "endpoints[1].name: duplicate endpoint name 'crm'"),
-        (("[lead.assigned]", "[lead.sold]"), "endpoints[0].events: unknown event type"),
+        (
+            ("[lead.assigned]", "[lead.sold]"),
+            "endpoints[0].events[0]: unknown event type 'lead.sold'",
+        ),
+        (
+            ("[lead.assigned]", "[lead.parked, lead.nurtured, lead.sold]"),
+            "endpoints[0].events[2]: unknown event type 'lead.sold'",
+        ),
         (("[lead.assigned]", "[]"), "endpoints[0].events:"),
         (("{env: CRM_SECRET}", "{value: whsec_abc}"), "endpoints[0].secrets[0].value: secrets"),
         (("{env: CRM_SECRET}", "{env: A, file: /x}"), "endpoints[0].secrets[0]: give exactly"),

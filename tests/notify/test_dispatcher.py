@@ -13,8 +13,9 @@ from datetime import timedelta
 import pytest
 
 from services.notify import handlers, store
-from shared.events import utcnow
+from shared.events import CloudEvent, utcnow
 from tests.notify.conftest import RigFactory, contact_erased, lead_assigned, name
+from tests.notify.people_events import nurtured_event, parked_event
 from tests.notify.receivers import Receiver, Reply, always, failing_then_ok
 
 pytestmark = pytest.mark.integration
@@ -353,3 +354,23 @@ async def test_two_dispatchers_share_an_endpoint_without_doubles_or_reordering(
         mine = [e.id for e in events if e.data["lead_id"] == lead]
         assert [i for i in ids if i in mine] == mine
     assert [x["attempts"] for x in await a.rows(ep)] == [1] * len(events)
+
+
+async def test_the_new_lead_events_reach_subscribers_and_unknown_types_plan_nothing(
+    rig: RigFactory,
+) -> None:
+    """lead.parked and lead.nurtured go to an endpoint that subscribes to them (team filter
+    by lead.parked's team); a type notify does not know is consumed and stores nothing."""
+    ep = name()
+    async with Receiver(always(Reply())) as rx:
+        r = rig([(ep, rx.url())], events="lead.parked, lead.nurtured, lead.assigned")
+        policy = r.service.policy
+        parked, nurtured = parked_event(policy, "emea", "EMEA"), nurtured_event(policy)
+        unknown = CloudEvent(
+            id=str(uuid.uuid4()), source="/baton/router", type="lead.scored", time=utcnow(),
+            subject="l-1", data={"lead_id": str(uuid.uuid4())},
+        )  # fmt: skip
+        await r.publish(unknown, parked, nurtured)
+        assert await tick(r) == 2
+    assert [q.event()["type"] for q in rx.requests] == ["lead.parked", "lead.nurtured"]
+    assert [x["event_id"] for x in await r.rows(ep)] == [parked.id, nurtured.id]

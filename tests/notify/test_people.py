@@ -14,7 +14,7 @@ import yaml
 from services.notify.domain.messages import Planned
 from services.notify.domain.people import PeopleLinks, plan_people, valid_email
 from services.notify.domain.render import missing_templates
-from shared.events import LeadDisqualified, LeadMerged, Person, make_event
+from shared.events import LeadDisqualified, Person, make_event
 from shared.policy import Policy, parse_policy
 from tests.conftest import ROOT
 from tests.notify.people_events import (
@@ -190,7 +190,7 @@ def test_lead_text_cannot_ping_or_inject() -> None:
     assert "&lt;b&gt;hi&lt;/b&gt;" in mail["html"]
 
 
-def test_nothing_for_other_events() -> None:
+def test_nothing_for_a_disqualified_lead() -> None:
     disq = make_event(
         type="lead.disqualified",
         source="/baton/router",
@@ -200,18 +200,7 @@ def test_nothing_for_other_events() -> None:
             source="website-demo", policy_version="x",
         ),
     )  # fmt: skip
-    touch = assigned_event(POLICY).payload().lead
-    merged = make_event(
-        type="lead.merged",
-        source="/baton/router",
-        subject="l-2",
-        data=LeadMerged(
-            lead_id="l-2", into_lead_id="l-1", owner=rep(POLICY, "rep-anna"), touch=touch,
-            policy_version="x",
-        ),
-    )  # fmt: skip
     assert plan_people(disq, POLICY, links=LINKS) == []
-    assert plan_people(merged, POLICY, links=LINKS) == []
 
 
 # --- escalations -----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def display_name(contact: Contact) -> str:
     return name or contact.email or "Unnamed contact"
 
 
-def _contact(contact: Contact, source: str) -> dict[str, Any]:
+def contact_context(contact: Contact, source: str) -> dict[str, Any]:
     lines = [
         ("Email", contact.email),
         ("Phone", contact.phone),
@@ -45,7 +45,7 @@ def _contact(contact: Contact, source: str) -> dict[str, Any]:
     }
 
 
-def _clip(text: str | None, limit: int) -> str | None:
+def clip(text: str | None, limit: int) -> str | None:
     if not text:
         return None
     text = text.strip()
@@ -72,9 +72,9 @@ def assignment_context(a: LeadAssigned, *, lead_url: str, zone: ZoneInfo | None)
         "due_at": a.sla.due_at,
         "sla_window": format_duration(a.sla.window_seconds),
         "sla_clock": "business-hours" if a.sla.clock == "business" else "wall-clock",
-        "contact": _contact(a.lead.contact, a.lead.source),
+        "contact": contact_context(a.lead.contact, a.lead.source),
         "account_name": a.account.name if a.account else None,
-        "message": _clip(a.lead.message, MESSAGE_CHARS),
+        "message": clip(a.lead.message, MESSAGE_CHARS),
         "earlier": [
             {"lead_id": lid, "url": lead_link(lead_url, lid)}
             for lid in a.earlier_leads[:EARLIER_SHOWN]
@@ -125,11 +125,11 @@ def _plain(text: str, limit: int = 150) -> dict[str, Any]:
     return {"type": "plain_text", "text": text[:limit], "emoji": True}
 
 
-def _md(text: str) -> dict[str, Any]:
+def md(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text[:3000]}
 
 
-def _button(url: str) -> dict[str, Any]:
+def button(url: str) -> dict[str, Any]:
     return {
         "type": "actions",
         "elements": [{"type": "button", "text": _plain("Open lead"), "url": url}],
@@ -147,20 +147,20 @@ def slack_assignment(ctx: dict[str, Any], *, owner: str, channel: str) -> dict[s
         who += f" at {esc(c['company'])}"
     due = slack_time(ctx["due_at"], ctx["due"])
     fields = [
-        _md(f"*Owner*\n{owner} · {esc(ctx['team_name'])}"),
-        _md(f"*Score*\n{ctx['score']} ({esc(ctx['tier'])}, {esc(ctx['stage'])})"),
-        _md(f"*First contact due*\n{due} ({ctx['sla_window']} {ctx['sla_clock']})"),
+        md(f"*Owner*\n{owner} · {esc(ctx['team_name'])}"),
+        md(f"*Score*\n{ctx['score']} ({esc(ctx['tier'])}, {esc(ctx['stage'])})"),
+        md(f"*First contact due*\n{due} ({ctx['sla_window']} {ctx['sla_clock']})"),
     ]
-    fields += [_md(f"*{label}*\n{esc(value)}") for label, value in c["lines"][:7]]
+    fields += [md(f"*{label}*\n{esc(value)}") for label, value in c["lines"][:7]]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": _plain(f"New lead: {c['display']}")},
-        {"type": "section", "text": _md(who), "fields": fields[:10]},
+        {"type": "section", "text": md(who), "fields": fields[:10]},
     ]
     if ctx["reasons"]:
         lines = "\n".join(f"• {r['points']:+d} {esc(r['reason'])}" for r in ctx["reasons"])
-        blocks.append({"type": "section", "text": _md(f"*Why this score*\n{lines}")})
+        blocks.append({"type": "section", "text": md(f"*Why this score*\n{lines}")})
     if ctx["message"]:
-        blocks.append({"type": "section", "text": _md(f"*Message*\n>{esc(ctx['message'])}")})
+        blocks.append({"type": "section", "text": md(f"*Message*\n>{esc(ctx['message'])}")})
     notes = []
     if ctx["reassigned_from"]:
         why = f" ({esc(ctx['reassign_reason'])})" if ctx["reassign_reason"] else ""
@@ -171,8 +171,8 @@ def slack_assignment(ctx: dict[str, Any], *, owner: str, channel: str) -> dict[s
         links = ", ".join(f"<{e['url']}|{e['lead_id'][:8]}>" for e in ctx["earlier"])
         notes.append(f"Earlier touches: {links}")
     if notes:
-        blocks.append({"type": "context", "elements": [_md(n) for n in notes]})
-    blocks.append(_button(ctx["lead_url"]))
+        blocks.append({"type": "context", "elements": [md(n) for n in notes]})
+    blocks.append(button(ctx["lead_url"]))
     company = f" ({c['company']})" if c["company"] else ""
     text = (
         f"New lead for {ctx['owner_name']}: {c['display']}{company}, score {ctx['score']} "
@@ -190,7 +190,7 @@ def slack_reassigned_away(ctx: dict[str, Any], *, channel: str) -> dict[str, Any
     return {
         "channel": channel,
         "text": esc(text),
-        "blocks": [{"type": "section", "text": _md(esc(text))}, _button(ctx["lead_url"])],
+        "blocks": [{"type": "section", "text": md(esc(text))}, button(ctx["lead_url"])],
     }
 
 
@@ -217,5 +217,5 @@ def slack_escalation(
     return {
         "channel": channel,
         "text": esc(text),
-        "blocks": [{"type": "section", "text": _md(line)}, _button(ctx["lead_url"])],
+        "blocks": [{"type": "section", "text": md(line)}, button(ctx["lead_url"])],
     }

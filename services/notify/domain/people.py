@@ -7,124 +7,57 @@ Who hears what:
 - lead.assigned: the owner gets the assignment card; on a reassignment the previous owner is
   told too. A first assignment from a source with `acknowledge` also plans the lead's reply.
 - lead.escalated: remind_owner tells the owner; notify_manager the owner and the manager;
-  reassign nothing (the lead.assigned it causes tells both owners).
+  reassign nothing (the lead.assigned it causes tells both owners). An ownerless one (a
+  parked lead's waiting clock) tells the team's manager (notes.py).
+- lead.parked: a note in the team's Slack channel if the team posts assignments there;
+  lead.merged: a note to the open lead's owner that the contact came back (notes.py).
+- lead.disqualified, lead.nurtured, lead.reengage and types notify does not know: nobody
+  (a re-engaged lead's lead.assigned sends the card).
 
-Which channels: the rep's `notify`, else the team's, else (escalations) the level's
-`channels`, else e-mail. `slack` is a direct message and needs the person's slack_user_id;
-`team_channel` posts once in the team's slack_channel naming them. Whoever none of the chosen
-channels reaches (no Slack id, Slack not configured) is e-mailed: a person the policy names
-always hears.
+Channels: recipients.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-from zoneinfo import ZoneInfo
-
 from email_validator import EmailNotValidError, validate_email
 
-from services.notify.domain import cards
+from services.notify.domain import cards, notes
 from services.notify.domain.localtime import format_local, lead_zone
 from services.notify.domain.messages import Planned
+from services.notify.domain.recipients import (
+    PeopleLinks,
+    Recipient,
+    dedupe,
+    mail,
+    manager_recipient,
+    owner_recipient,
+    rep_of,
+    routes,
+)
 from services.notify.domain.render import missing_templates, render_mail, render_subject
-from shared.events import CloudEvent, LeadAssigned, LeadEscalated, Person
-from shared.policy import Policy, Rep, Team
+from shared.events import CloudEvent, LeadAssigned, LeadEscalated, LeadMerged, LeadParked, Person
+from shared.policy import Policy, Team
 
-DEFAULT_CHANNELS = ("email",)
-
-
-@dataclass(frozen=True)
-class PeopleLinks:
-    """What people messages need from notify's settings.
-
-    `lead_url` is a format string with `{lead_id}` (a link to the lead in the admin API or the
-    CRM); `default_from` is the sender address of e-mails to reps and managers;
-    `slack_enabled` is false when no Slack token is configured (everyone gets e-mail)."""
-
-    lead_url: str
-    default_from: str
-    slack_enabled: bool = True
-
-
-@dataclass(frozen=True)
-class _Recipient:
-    person: Person
-    slack_user_id: str | None
-    channels: tuple[str, ...]
-    zone: ZoneInfo | None  # the reader's zone, for due times in e-mails
+__all__ = ["PeopleLinks", "plan_people", "template_errors", "valid_email"]
 
 
 def plan_people(event: CloudEvent, policy: Policy, *, links: PeopleLinks) -> list[Planned]:
     """The Slack and e-mail messages to people that `event` causes (none for other types)."""
     if event.type == "lead.assigned":
         assigned: LeadAssigned = event.payload()
-        return _dedupe(_assigned(assigned, policy, links) + _acknowledgement(assigned, policy))
+        return dedupe(_assigned(assigned, policy, links) + _acknowledgement(assigned, policy))
     if event.type == "lead.escalated":
         escalated: LeadEscalated = event.payload()
-        return _dedupe(_escalated(escalated, policy, links))
+        if escalated.owner is None:
+            return dedupe(notes.waiting(escalated, policy, links))
+        return dedupe(_escalated(escalated, policy, links))
+    if event.type == "lead.parked":
+        parked: LeadParked = event.payload()
+        return notes.parked(parked, policy, links)
+    if event.type == "lead.merged":
+        merged: LeadMerged = event.payload()
+        return dedupe(notes.merged(merged, policy, links))
     return []
-
-
-# --- who, and through which channels ---------------------------------------------------------
-
-
-def _rep(policy: Policy, person: Person) -> tuple[Team, Rep] | None:
-    return policy.rep(person.id) if person.id else None
-
-
-def _owner(policy: Policy, person: Person, team: Team | None, *, level: int | None) -> _Recipient:
-    """A rep as a recipient: their Slack id, zone and channels (rep -> team -> level -> email)."""
-    found = _rep(policy, person)
-    rep = found[1] if found else None
-    scopes = [s.notify for s in (rep, team) if s is not None]
-    chosen = next(
-        (c for c in (p.assignment if level is None else p.for_level(level) for p in scopes) if c),
-        None,
-    )
-    return _Recipient(
-        person=person,
-        slack_user_id=rep.slack_user_id if rep else None,
-        channels=chosen or (_level_channels(policy, level) if level else None) or DEFAULT_CHANNELS,
-        zone=rep.zone if rep else None,
-    )
-
-
-def _manager(policy: Policy, person: Person, team: Team | None, level: int) -> _Recipient:
-    """The manager: the team's Slack id only if this is the team's manager (a rep's own
-    `manager_email` names a person the policy knows nothing else about)."""
-    is_team_manager = team is not None and team.manager.email.lower() == person.email.lower()
-    chosen = team.notify.for_level(level) if team is not None else None
-    return _Recipient(
-        person=person,
-        slack_user_id=team.manager.slack_user_id if team is not None and is_team_manager else None,
-        channels=chosen or _level_channels(policy, level) or DEFAULT_CHANNELS,
-        zone=None,
-    )
-
-
-def _level_channels(policy: Policy, level: int) -> tuple[str, ...] | None:
-    found = next((e for e in policy.escalation if e.level == level), None)
-    return found.channels if found else None
-
-
-def _routes(
-    people: list[_Recipient], team: Team | None, links: PeopleLinks
-) -> tuple[list[tuple[_Recipient, str]], str | None]:
-    """Each recipient's (recipient, "slack"|"email") sends, and the team channel to post in."""
-    channel = team.slack_channel if team is not None and links.slack_enabled else None
-    post = channel if any("team_channel" in r.channels for r in people) else None
-    sends: list[tuple[_Recipient, str]] = []
-    for r in people:
-        mine = []
-        if "slack" in r.channels and links.slack_enabled and r.slack_user_id:
-            mine.append((r, "slack"))
-        if "email" in r.channels:
-            mine.append((r, "email"))
-        if not mine and not (post and "team_channel" in r.channels):
-            mine.append((r, "email"))  # nobody named goes unheard
-        sends += mine
-    return sends, post
 
 
 # --- lead.assigned ---------------------------------------------------------------------------
@@ -132,8 +65,8 @@ def _routes(
 
 def _assigned(a: LeadAssigned, policy: Policy, links: PeopleLinks) -> list[Planned]:
     team = policy.team(a.team.id)
-    owner = _owner(policy, a.owner, team, level=None)
-    sends, post = _routes([owner], team, links)
+    owner = owner_recipient(policy, a.owner, team, level=None)
+    sends, post = routes([owner], team, links)
     out = [_assignment_msg(a, r, how, links) for r, how in sends]
     if post:
         ctx = cards.assignment_context(a, lead_url=links.lead_url, zone=None)
@@ -142,15 +75,15 @@ def _assigned(a: LeadAssigned, policy: Policy, links: PeopleLinks) -> list[Plann
         )
         out.append(Planned("slack", post, "assignment", body))
     if a.previous_owner is not None:
-        found = _rep(policy, a.previous_owner)
+        found = rep_of(policy, a.previous_owner)
         prev_team = found[0] if found else None
-        prev = _owner(policy, a.previous_owner, prev_team, level=None)
-        prev_sends, _ = _routes([prev], prev_team, links)
+        prev = owner_recipient(policy, a.previous_owner, prev_team, level=None)
+        prev_sends, _ = routes([prev], prev_team, links)
         out += [_reassigned_msg(a, r, how, links) for r, how in prev_sends]
     return out
 
 
-def _assignment_msg(a: LeadAssigned, r: _Recipient, how: str, links: PeopleLinks) -> Planned:
+def _assignment_msg(a: LeadAssigned, r: Recipient, how: str, links: PeopleLinks) -> Planned:
     ctx = cards.assignment_context(a, lead_url=links.lead_url, zone=r.zone)
     if how == "slack":
         assert r.slack_user_id is not None
@@ -160,25 +93,17 @@ def _assignment_msg(a: LeadAssigned, r: _Recipient, how: str, links: PeopleLinks
     company = f" ({c['company']})" if c["company"] else ""
     verb = "Reassigned lead" if a.previous_owner else "New lead"
     subject = f"{verb}: {c['display']}{company}, {a.tier}, first contact by {ctx['due']}"
-    return _mail(r, links.default_from, subject, "assignment", ctx, kind="assignment")
+    return mail(r, links.default_from, subject, "assignment", ctx, kind="assignment")
 
 
-def _reassigned_msg(a: LeadAssigned, r: _Recipient, how: str, links: PeopleLinks) -> Planned:
+def _reassigned_msg(a: LeadAssigned, r: Recipient, how: str, links: PeopleLinks) -> Planned:
     ctx = cards.assignment_context(a, lead_url=links.lead_url, zone=r.zone)
     if how == "slack":
         assert r.slack_user_id is not None
         body = cards.slack_reassigned_away(ctx, channel=r.slack_user_id)
         return Planned("slack", r.slack_user_id, "reassignment", body)
     subject = f"Lead reassigned to {a.owner.name}: {ctx['contact']['display']}"
-    return _mail(r, links.default_from, subject, "reassignment", ctx, kind="reassignment")
-
-
-def _mail(
-    r: _Recipient, sender: str, subject: str, template: str, ctx: dict[str, Any], *, kind: str
-) -> Planned:
-    text, html = render_mail(template, ctx)
-    body = {"to": r.person.email, "from": sender, "subject": subject, "text": text, "html": html}
-    return Planned("email", r.person.email, kind, body)
+    return mail(r, links.default_from, subject, "reassignment", ctx, kind="reassignment")
 
 
 # --- lead.escalated --------------------------------------------------------------------------
@@ -186,17 +111,17 @@ def _mail(
 
 def _escalated(e: LeadEscalated, policy: Policy, links: PeopleLinks) -> list[Planned]:
     if e.action == "reassign" or e.owner is None:
-        return []  # an ownerless (parked lead's) escalation has its own message, not this one
+        return []  # reassign: the lead.assigned it causes tells both owners
     team = policy.team(e.team_id)
-    owner = _owner(policy, e.owner, team, level=e.level)
+    owner = owner_recipient(policy, e.owner, team, level=e.level)
     people = [owner]
-    manager: _Recipient | None = None
+    manager: Recipient | None = None
     if e.action == "notify_manager":
-        person = e.manager or _policy_manager(policy, e.owner, team)
+        person = e.manager or _policymanager_recipient(policy, e.owner, team)
         if person is not None:
-            manager = _manager(policy, person, team, e.level)
+            manager = manager_recipient(policy, person, team, e.level)
             people.append(manager)
-    sends, post = _routes(people, team, links)
+    sends, post = routes(people, team, links)
     owner_tag = cards.mention(e.owner.name, owner.slack_user_id)
     manager_tag = cards.mention(manager.person.name, manager.slack_user_id) if manager else ""
     out = []
@@ -218,7 +143,7 @@ def _escalated(e: LeadEscalated, policy: Policy, links: PeopleLinks) -> list[Pla
                 if to_manager
                 else f"Reminder: your lead is {ctx['overdue']} past its first-contact time"
             )
-            out.append(_mail(r, links.default_from, subject, "escalation", ctx, kind="escalation"))
+            out.append(mail(r, links.default_from, subject, "escalation", ctx, kind="escalation"))
     if post:
         ctx = cards.escalation_context(e, lead_url=links.lead_url, zone=None, to_manager=False)
         body = cards.slack_escalation(ctx, owner=owner_tag, manager=manager_tag, channel=post)
@@ -226,8 +151,8 @@ def _escalated(e: LeadEscalated, policy: Policy, links: PeopleLinks) -> list[Pla
     return out
 
 
-def _policy_manager(policy: Policy, owner: Person, team: Team | None) -> Person | None:
-    found = _rep(policy, owner)
+def _policymanager_recipient(policy: Policy, owner: Person, team: Team | None) -> Person | None:
+    found = rep_of(policy, owner)
     if team is None:
         return None
     email = team.manager_email_for(found[1]) if found else team.manager.email
@@ -281,18 +206,6 @@ def _acknowledgement(a: LeadAssigned, policy: Policy) -> list[Planned]:
     if ack.reply_to_owner:
         body["reply_to"] = a.owner.email
     return [Planned("email", to, "acknowledgement", body, delay_seconds=float(ack.delay_seconds))]
-
-
-def _dedupe(planned: list[Planned]) -> list[Planned]:
-    """One message per (channel, target, kind): a rep who is also the manager hears once."""
-    seen: set[tuple[str, str, str]] = set()
-    out = []
-    for p in planned:
-        key = (p.channel, p.target.lower(), p.kind)
-        if key not in seen:
-            seen.add(key)
-            out.append(p)
-    return out
 
 
 def template_errors(policy: Policy) -> list[str]:

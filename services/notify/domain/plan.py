@@ -2,10 +2,11 @@
 `Planned` messages out.
 
 An endpoint receives an event when it is enabled, subscribes to the event's type and, if it
-names teams, the event names one of them (lead.assigned's `team.id`, lead.escalated's
-`team_id`). Events that name no team (lead.disqualified, lead.merged, lead.reengage) do not
-reach a team-filtered endpoint; contact.erased (lead ids only) reaches every endpoint that
-subscribes to it, since any of them may hold the erased leads.
+names teams, the event names one of them (lead.assigned's and lead.parked's `team.id`,
+lead.escalated's `team_id`). Events that name no team (lead.disqualified, lead.merged,
+lead.nurtured, lead.reengage) do not reach a team-filtered endpoint; contact.erased (lead ids
+only) reaches every endpoint that subscribes to it, since any of them may hold the erased
+leads.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ WEBHOOK = "webhook"
 
 def event_team(event: CloudEvent) -> str | None:
     data = event.data
-    if event.type == "lead.assigned":
+    if event.type in ("lead.assigned", "lead.parked"):
         team = data.get("team")
         return str(team["id"]) if isinstance(team, dict) and "id" in team else None
     if event.type == "lead.escalated":
