@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.router import availability, store, views
+from services.router import availability, reconcile, store, views
 from services.router.erasure import erase_contact
 from services.router.service import InvalidPolicy, RouterService
 from services.router.ticker import Ticker
@@ -235,6 +235,7 @@ async def post_erasure(
             phone=body.phone,
             now=utcnow(),
         )
+        await reconcile.close_erased(_service(request), session, lead_ids=lead_ids, at=utcnow())
     runtime.relay.wake()
     accepted = ErasureAccepted(erasure_id=erasure_id, lead_ids=lead_ids)
     return JSONResponse(accepted.model_dump(), status_code=202)

@@ -77,6 +77,12 @@ class RouterMetrics:
             ["by"],
             registry=registry,
         )
+        self.load_corrections = Counter(
+            "baton_rep_load_corrections_total",
+            "Rep open-lead loads the periodic reconcile found drifted from the lead rows and "
+            "rewrote (each should be explained: a non-zero rate is a bug).",
+            registry=registry,
+        )
         self.parked = Gauge(
             "baton_leads_parked",
             "Leads waiting for an eligible rep (routed as soon as one is available).",

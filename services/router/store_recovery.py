@@ -131,3 +131,49 @@ async def mark_ooo_handled(
         ),
         {"r": rep_id, "s": starts_at, "at": at, "n": leads},
     )
+
+
+# --- the open-lead load reconcile ----------------------------------------------------------
+
+# The load a rep really carries: the leads `close` would still give back (assigned, not
+# closed), counted from the rows.
+_LOAD_DIFFERENCES = text(
+    "WITH truth AS (SELECT owner_id AS rep_id, count(*)::int AS n FROM router.leads "
+    "WHERE status = 'assigned' AND closed_at IS NULL AND owner_id IS NOT NULL "
+    "GROUP BY owner_id) "
+    "SELECT coalesce(t.rep_id, s.rep_id) AS rep_id, coalesce(s.open_leads, 0) AS stored, "
+    "coalesce(t.n, 0) AS counted "
+    "FROM truth t FULL JOIN router.rep_state s ON s.rep_id = t.rep_id "
+    "WHERE coalesce(s.open_leads, 0) <> coalesce(t.n, 0) "
+    "AND (s.rep_id IS NULL OR s.rep_id = ANY(CAST(:locked AS text[]))) ORDER BY 1"
+)
+
+
+async def lock_loads(session: AsyncSession) -> list[str]:
+    """Lock the rep_state rows no other transaction holds; returns their rep ids. A row held
+    by a transaction in flight (a close that has not committed) is corrected next time, so
+    the reconcile never waits on, or deadlocks with, a consumer's batch."""
+    rows = await session.execute(
+        text("SELECT rep_id FROM router.rep_state ORDER BY rep_id FOR UPDATE SKIP LOCKED")
+    )
+    return [r[0] for r in rows]
+
+
+async def load_differences(session: AsyncSession, locked: list[str]) -> list[tuple[str, int, int]]:
+    """(rep id, stored open leads, counted open leads) where they differ (run it after
+    `lock_loads`: a new statement, so it sees every close that committed before the locks)."""
+    rows = await session.execute(_LOAD_DIFFERENCES, {"locked": locked})
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def set_loads(session: AsyncSession, loads: list[tuple[str, int]]) -> None:
+    if not loads:
+        return
+    await session.execute(
+        text(
+            "INSERT INTO router.rep_state (rep_id, open_leads) SELECT * FROM "
+            "unnest(CAST(:reps AS text[]), CAST(:ns AS int[])) ON CONFLICT (rep_id) DO UPDATE "
+            "SET open_leads = excluded.open_leads, updated_at = now()"
+        ),
+        {"reps": [r for r, _ in loads], "ns": [n for _, n in loads]},
+    )

@@ -1,14 +1,15 @@
 """The router's ticker: eligibility changes with the clock (working hours, out of office) and
 on a policy reload, so every `GAUGE_REFRESH_SECONDS`, or at once when woken, it refreshes the
 eligible-reps gauges, routes the leads parked for want of an eligible rep and retries the
-reassignments that found nobody (`recovery`)."""
+reassignments that found nobody (`recovery`); every `RECONCILE_SECONDS` it recomputes the
+reps' open-lead loads from the lead rows (`reconcile`)."""
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
 
-from services.router import out_of_office, recovery
+from services.router import out_of_office, reconcile, recovery
 from services.router.service import RouterService
 from shared.events import utcnow
 from shared.logs import get_logger
@@ -25,10 +26,13 @@ class Ticker:
         runtime: Runtime,
         service: RouterService,
         interval: float = GAUGE_REFRESH_SECONDS,
+        reconcile_interval: float = reconcile.RECONCILE_SECONDS,
     ) -> None:
         self.runtime = runtime
         self.service = service
         self.interval = interval
+        self.reconcile_interval = reconcile_interval
+        self._reconciled_at: float | None = None  # loop time of the last load reconcile
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -59,9 +63,21 @@ class Ticker:
             moved += await out_of_office.reassign_out_of_office(self.service, session, now=utcnow())
         async with self.runtime.sessions() as session, session.begin():
             moved += await recovery.retry_reassignments(self.service, session, now=utcnow())
+        await self.reconcile_if_due()
         if moved:
             self.runtime.relay.wake()
         return moved
+
+    async def reconcile_if_due(self) -> list[str]:
+        """The load reconcile, at start-up and then every `reconcile_interval` seconds."""
+        clock = asyncio.get_running_loop().time()
+        last = self._reconciled_at
+        if last is not None and clock - last < self.reconcile_interval:
+            return []
+        async with self.runtime.sessions() as session, session.begin():
+            corrected = await reconcile.reconcile_loads(self.service, session)
+        self._reconciled_at = clock
+        return corrected
 
     async def _run(self) -> None:
         while True:
