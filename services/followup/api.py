@@ -47,6 +47,8 @@ class ActivityIn(BaseModel):
     actor: str = Field(min_length=1, max_length=100)
     note: str | None = Field(default=None, max_length=2000)
     reengage_at: datetime | None = None
+    # rejected / disqualified: a code from the policy's feedback.reasons (or "other")
+    reason: str | None = Field(default=None, max_length=200)
 
 
 class ActivityAccepted(BaseModel):
@@ -62,7 +64,8 @@ async def post_activity(
     _: Annotated[Token, Depends(require("write"))],
 ) -> ActivityAccepted:
     """Same payload and effect as a `lead.activity` event; 404 for a lead never assigned,
-    422 for `not_ready` without `reengage_at`."""
+    422 for `not_ready` without `reengage_at` or a `rejected`/`disqualified` whose `reason`
+    is not one of the policy's feedback reasons."""
     runtime: Runtime = request.app.state.runtime
     service: FollowupService = request.app.state.followup
     activity = LeadActivity(lead_id=str(lead_id), **body.model_dump())

@@ -44,6 +44,13 @@ class FollowupMetrics:
             ["type", "known"],
             registry=registry,
         )
+        self.lost_reasons = Counter(
+            "baton_lost_reasons_total",
+            "Rejections and disqualifications by type and reason code (the policy's "
+            "feedback.reasons, plus 'other').",
+            ["type", "reason"],
+            registry=registry,
+        )
         self.activity_webhooks = Counter(
             "baton_activity_webhooks_total",
             "Activity webhooks from sales tools by source (configured name or 'unknown'), "

@@ -38,9 +38,11 @@ from shared.events import (
     derived_id,
     make_event,
 )
-from shared.policy import Policy
+from shared.logs import get_logger
+from shared.policy import OTHER_REASON, REASON_ACTIVITIES, Policy
 
 __all__ = ["EVENT_SOURCE", "FollowupService", "InvalidActivity", "TickResult"]
+log = get_logger(__name__)
 COMPLETION_WINDOW = timedelta(days=7)
 # Clocks (and re-engagements, stale activities) claimed per tick. A tick is a fixed number of
 # statements, so a larger batch costs little more than a small one; 1,000 keeps the claimed
@@ -164,6 +166,7 @@ class FollowupService(WaitingClocks):
                 "not_ready needs reengage_at",
                 fields=[{"name": "reengage_at", "message": "required for not_ready"}],
             )
+        reason = self._reason_code(activity)
         clock = await store.get_clock(session, activity.lead_id, lock=True)
         if clock is None and require_known:
             raise LeadNotFound("no assigned lead with this id")
@@ -180,10 +183,13 @@ class FollowupService(WaitingClocks):
             other_owner=other_owner,
             pending=clock is None,
             source_event_id=source_event_id,
+            reason=reason,
         )
         if not fresh:
             return False
         self.metrics.activities.labels(activity.type, str(clock is not None).lower()).inc()
+        if activity.type in REASON_ACTIVITIES and self.policy.feedback is not None:
+            self.metrics.lost_reasons.labels(activity.type, str(reason)).inc()
         if clock is not None:
             await self._apply(
                 session,
@@ -207,6 +213,7 @@ class FollowupService(WaitingClocks):
 
         `require_known=False` (a sales tool's signed webhook, which cannot act on a 404) keeps an
         activity for a lead without a clock pending, as the Kafka path does."""
+        self.check_reason(activity)
         activity_id = activity.activity_id or str(uuid.uuid4())
         activity = activity.model_copy(update={"activity_id": activity_id})
         event = make_event(
@@ -226,6 +233,33 @@ class FollowupService(WaitingClocks):
             await inbox_claim(session, event_id=event.id, topic=self.activity_topic)
             await self.outbox.add(session, topic=self.activity_topic, event=event)
         return activity_id
+
+    def check_reason(self, activity: LeadActivity) -> None:
+        """HTTP and activity webhooks: a rejection or disqualification names a reason code
+        from the policy's `feedback.reasons` (422 naming `reason` otherwise)."""
+        feedback = self.policy.feedback
+        if feedback is None or activity.type not in REASON_ACTIVITIES:
+            return
+        if not feedback.accepts(activity.reason):
+            codes = ", ".join((*feedback.reasons, OTHER_REASON))
+            problem = "required" if activity.reason is None else "not a reason code"
+            raise InvalidActivity(
+                f"{activity.type} needs a reason code",
+                fields=[
+                    {"name": "reason", "message": f"{problem} for {activity.type}: one of {codes}"}
+                ],
+            )
+
+    def _reason_code(self, activity: LeadActivity) -> str | None:
+        """The reason stored: on Kafka (which cannot refuse an event) a rejection or
+        disqualification without a code from the list is kept as `other`."""
+        feedback = self.policy.feedback
+        if feedback is None or activity.type not in REASON_ACTIVITIES:
+            return activity.reason
+        if feedback.accepts(activity.reason):
+            return activity.reason
+        log.info("followup.reason_unlisted", lead_id=activity.lead_id, type=activity.type)
+        return OTHER_REASON
 
     async def _apply(
         self,

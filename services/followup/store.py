@@ -269,13 +269,15 @@ async def record_activity(
     other_owner: bool,
     pending: bool = False,
     source_event_id: str | None = None,
+    reason: str | None = None,
 ) -> bool:
     """Insert once by activity id; False for a repeat. `pending`: no clock for the lead yet."""
     result = await session.execute(
         text(
             "INSERT INTO followup.activities (activity_id, lead_id, type, at, actor, note, "
-            "reengage_at, other_owner, state, source_event_id) VALUES (:activity_id, :lead_id, "
-            ":type, :at, :actor, :note, :reengage_at, :other_owner, :state, :source_event_id) "
+            "reengage_at, other_owner, state, source_event_id, reason) VALUES (:activity_id, "
+            ":lead_id, :type, :at, :actor, :note, :reengage_at, :other_owner, :state, "
+            ":source_event_id, :reason) "
             "ON CONFLICT DO NOTHING RETURNING 1"
         ),
         {
@@ -289,6 +291,7 @@ async def record_activity(
             "other_owner": other_owner,
             "state": "pending" if pending else "applied",
             "source_event_id": source_event_id,
+            "reason": reason,
         },
     )
     return result.scalar() is not None
@@ -297,7 +300,7 @@ async def record_activity(
 async def activities_for(session: AsyncSession, lead_id: str) -> list[dict[str, Any]]:
     rows = await session.execute(
         text(
-            "SELECT activity_id, type, at, actor, note, reengage_at, other_owner, state "
+            "SELECT activity_id, type, at, actor, note, reengage_at, other_owner, state, reason "
             "FROM followup.activities WHERE lead_id = :lead_id ORDER BY at, activity_id"
         ),
         {"lead_id": lead_id},
@@ -323,7 +326,7 @@ async def claim_stale_pending(
     rows = await session.execute(
         text(
             "SELECT activity_id, lead_id::text AS lead_id, type, at, actor, note, reengage_at, "
-            "source_event_id, recorded_at FROM followup.activities "
+            "reason, source_event_id, recorded_at FROM followup.activities "
             "WHERE state = 'pending' AND recorded_at <= :cutoff ORDER BY recorded_at "
             "LIMIT :limit FOR UPDATE SKIP LOCKED"
         ),

@@ -8,7 +8,13 @@ leads wrong. Every decision records ``Policy.version_id`` (the content hash), si
 One module per section of the file; this package re-exports the names the services use.
 """
 
-from shared.policy.activity import ACTIVITY_FIELDS, ActivitySource
+from shared.policy.activity import (
+    ACTIVITY_FIELDS,
+    OTHER_REASON,
+    REASON_ACTIVITIES,
+    ActivitySource,
+    Feedback,
+)
 from shared.policy.base import (
     CANONICAL_FIELDS,
     DERIVED_FIELDS,
@@ -61,6 +67,8 @@ __all__ = [
     "CANONICAL_FIELDS",
     "DAYS",
     "DERIVED_FIELDS",
+    "OTHER_REASON",
+    "REASON_ACTIVITIES",
     "SCORED_FIELDS",
     "UTM_FIELDS",
     "Account",
@@ -77,6 +85,7 @@ __all__ = [
     "DisqualifyRule",
     "EscalationChannels",
     "EscalationLevel",
+    "Feedback",
     "FieldCondition",
     "Framework",
     "Manager",

@@ -61,3 +61,32 @@ class ActivitySource(_Model):
         if self.types and not mapped:
             raise _at("types", "only used with fields.type")
         return self
+
+
+# --- feedback from sales: why a lead was rejected or disqualified -------------------------------
+
+OTHER_REASON = "other"
+"""Where a reason code off the list lands on the Kafka path (an event cannot be refused)."""
+REASON_ACTIVITIES = ("rejected", "disqualified")
+
+
+class Feedback(_Model):
+    """The reason codes `rejected` and `disqualified` activities carry (`reason`), so the
+    calibration report can say why leads were lost ("did this lead meet the definition?")."""
+
+    reasons: tuple[Name, ...] = Field(min_length=1)
+
+    @field_validator("reasons")
+    @classmethod
+    def _codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for code in v:
+            try:
+                _check_name(code)
+            except ValueError as exc:
+                raise ValueError(f"'{code}': {exc}") from None
+            if v.count(code) > 1:
+                raise ValueError(f"'{code}' is listed twice")
+        return v
+
+    def accepts(self, code: str | None) -> bool:
+        return code is not None and (code in self.reasons or code == OTHER_REASON)

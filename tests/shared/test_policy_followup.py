@@ -36,3 +36,23 @@ def test_the_last_level_may_repeat(example_data: dict[str, Any], seconds: int) -
     policy = parse_policy(yaml.safe_dump(data, sort_keys=False))
     assert policy.escalation[-1].repeat_every_seconds == seconds
     assert load_policy(EXAMPLE).escalation[-1].repeat_every_seconds is None
+
+
+def test_feedback_reason_codes_are_checked(example_data: dict[str, Any]) -> None:  # noqa: F811
+    def twice(d: dict[str, Any]) -> None:
+        d["feedback"] = {"reasons": ["no_budget", "no_budget"]}
+
+    def badly_named(d: dict[str, Any]) -> None:
+        d["feedback"] = {"reasons": ["No Budget"]}
+
+    def empty(d: dict[str, Any]) -> None:
+        d["feedback"] = {"reasons": []}
+
+    assert broken(example_data, twice) == "feedback.reasons: 'no_budget' is listed twice"
+    assert broken(example_data, badly_named) == (
+        "feedback.reasons: 'No Budget': use lower-case letters, digits, '-' and '_' only"
+    )
+    assert broken(example_data, empty) == "feedback.reasons: needs at least 1 item(s)"
+    feedback = load_policy(EXAMPLE).feedback
+    assert feedback is not None and feedback.accepts("not_icp") and feedback.accepts("other")
+    assert not feedback.accepts("weird") and not feedback.accepts(None)
