@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.policy import PolicyError, _Loader
-from shared.signatures import decode_standard_webhooks_secret
+from shared.webhook_secrets import read_secrets
 
 # What an endpoint may subscribe to: the events notify consumes.
 EVENT_TYPES = (
@@ -182,38 +182,27 @@ def parse_config(text: str) -> NotifyConfig:
 def resolve_secrets(
     config: NotifyConfig, env: Mapping[str, str] | None = None
 ) -> dict[str, tuple[str, ...]]:
-    """Every endpoint's secrets, in order (oldest first, newest last). A missing or malformed
-    one stops the start; errors name the field and the variable or file, never a secret."""
+    """Every endpoint's secrets, in order (oldest first, newest last), read by the one loader
+    of signed senders' secrets (shared.webhook_secrets). A missing or malformed one stops the
+    start; errors name the field and the variable or file, never a secret."""
     env = os.environ if env is None else env
     out: dict[str, tuple[str, ...]] = {}
     errors: list[str] = []
     for i, ep in enumerate(config.endpoints):
         found: list[str] = []
         for j, ref in enumerate(ep.secrets):
-            where = f"endpoints[{i}].secrets[{j}]"
-            if ref.env is not None:
-                where += f".env ({ref.env})"
-                raw = env.get(ref.env, "")
-            else:
-                where += f".file ({ref.file})"
-                try:
-                    raw = Path(str(ref.file)).read_text(encoding="utf-8")
-                except (OSError, UnicodeDecodeError) as exc:
-                    errors.append(f"{where}: cannot read the secret file: {type(exc).__name__}")
-                    continue
-            values = raw.split()
-            if not values:
-                errors.append(f"{where}: no secret configured for endpoint {ep.name!r}")
-            for n, value in enumerate(values):
-                if not value.startswith("whsec_"):
-                    errors.append(f"{where}: secret #{n + 1} is not a whsec_<base64> secret")
-                    continue
-                try:
-                    decode_standard_webhooks_secret(value)
-                except ValueError as exc:
-                    errors.append(f"{where}: secret #{n + 1} does not decode ({exc})")
-                    continue
-                found.append(value)
+            values, problems = read_secrets(
+                f"endpoints[{i}].secrets[{j}]",
+                env_name=ref.env,
+                file=ref.file,
+                env=env,
+                owner=f"endpoint {ep.name!r}",
+                standard_webhooks=True,
+                require_prefix=True,
+                fields=("env", "file"),
+            )
+            errors += problems
+            found += values
         out[ep.name] = tuple(found)
     if errors:
         raise NotifyConfigError(errors)

@@ -96,15 +96,27 @@ def test_missing_and_bad_secrets_are_named_never_shown(tmp_path: Path) -> None:
     with pytest.raises(NotifyConfigError) as info:
         resolve_secrets(config, env={"CRM_SECRET": "not-a-whsec-secret"})
     errs = info.value.errors
-    assert (
-        errs[0]
-        == "endpoints[0].secrets[0].env (CRM_SECRET): secret #1 is not a whsec_<base64> secret"
+    assert errs[0] == (
+        "endpoints[0].secrets[0].env (CRM_SECRET): secret #1 for endpoint 'crm' is not a "
+        "whsec_<base64> secret (no whsec_ prefix)"
     )
     assert (
         errs[1]
         == "endpoints[1].secrets[0].env (LOCAL_SECRET): no secret configured for endpoint 'local'"
     )
     assert "not-a-whsec-secret" not in str(info.value)
+
+
+def test_a_secret_that_does_not_decode_or_an_unreadable_file_is_named(tmp_path: Path) -> None:
+    text = GOOD.replace("{env: CRM_SECRET}", f"{{file: {tmp_path / 'nope'}}}")
+    with pytest.raises(NotifyConfigError) as info:
+        resolve_secrets(parse_config(text), env={"LOCAL_SECRET": "whsec_***"})
+    assert list(info.value.errors) == [
+        f"endpoints[0].secrets[0].file ({tmp_path / 'nope'}): cannot read the secret file for "
+        "endpoint 'crm': FileNotFoundError",
+        "endpoints[1].secrets[0].env (LOCAL_SECRET): secret #1 for endpoint 'local' is not a "
+        "whsec_<base64> secret (webhook secret is not valid base64)",
+    ]
 
 
 def test_secrets_from_a_file_several_for_rotation(tmp_path: Path) -> None:
