@@ -31,6 +31,7 @@ class OutcomeRow:
     owner_id: str | None
     activity_types: tuple[str, ...]
     rejection_notes: tuple[str, ...]
+    lost_reasons: tuple[str | None, ...] = ()  # reason codes of rejections/disqualifications
 
 
 _OUTCOMES = text(
@@ -38,13 +39,16 @@ _OUTCOMES = text(
     SELECT l.lead_id::text AS lead_id, l.source, l.status, l.score, l.stage, l.tier, l.lead,
            a.rule_id, a.owner_id,
            coalesce(o.types, ARRAY[]::text[]) AS types,
-           coalesce(o.notes, ARRAY[]::text[]) AS notes
+           coalesce(o.notes, ARRAY[]::text[]) AS notes,
+           coalesce(o.reasons, ARRAY[]::text[]) AS reasons
     FROM router.leads l
     LEFT JOIN router.assignments a ON a.lead_id = l.lead_id AND a.seq = 1
     LEFT JOIN LATERAL (
         SELECT array_agg(f.type ORDER BY f.at, f.activity_id) AS types,
                array_agg(coalesce(f.note, '') ORDER BY f.at, f.activity_id)
-                   FILTER (WHERE f.type = 'rejected') AS notes
+                   FILTER (WHERE f.type = 'rejected') AS notes,
+               array_agg(f.reason ORDER BY f.at, f.activity_id)
+                   FILTER (WHERE f.type IN ('rejected', 'disqualified')) AS reasons
         FROM followup.activities f WHERE f.lead_id = l.lead_id
     ) o ON true
     WHERE l.received_at >= :since AND l.received_at < :until
@@ -70,6 +74,7 @@ async def load_outcomes(
             owner_id=r["owner_id"],
             activity_types=tuple(r["types"]),
             rejection_notes=tuple(r["notes"]),
+            lost_reasons=tuple(r["reasons"]),
         )
         for r in rows
     ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,47 @@ from shared.policy import Policy
 BAND_WIDTH = 10
 OUTCOME_ORDER = ("converted", "disqualified", "rejected", "not_ready")
 NO_REASON = "(no reason given)"
+NO_REASON_CODE = "(no reason code)"
+LOST = ("disqualified", "rejected")
+
+
+def lost_reason(row: OutcomeRow) -> str:
+    """The reason code of a lost lead: the last one sales gave (a later rejection says more
+    than an earlier one), or NO_REASON_CODE for activities recorded before codes existed."""
+    codes = [code for code in row.lost_reasons if code]
+    return codes[-1] if codes else NO_REASON_CODE
+
+
+@dataclass(frozen=True, slots=True)
+class LostGroup:
+    """Leads sales lost (disqualified, or rejected and never converted) for one reason code,
+    by source, first routing rule and stage: did these leads meet the definition?"""
+
+    leads: int = 0
+    by_source: tuple[tuple[str, int], ...] = ()
+    by_rule: tuple[tuple[str, int], ...] = ()
+    by_stage: tuple[tuple[str, int], ...] = ()
+
+    def add(self, *, source: str, rule: str, stage: str) -> LostGroup:
+        def bump(pairs: tuple[tuple[str, int], ...], key: str) -> tuple[tuple[str, int], ...]:
+            counts = dict(pairs)
+            counts[key] = counts.get(key, 0) + 1
+            return tuple(sorted(counts.items()))
+
+        return LostGroup(
+            self.leads + 1,
+            bump(self.by_source, source),
+            bump(self.by_rule, rule),
+            bump(self.by_stage, stage),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "leads": self.leads,
+            "by_source": dict(self.by_source),
+            "by_rule": dict(self.by_rule),
+            "by_stage": dict(self.by_stage),
+        }
 
 
 def outcome_of(row: OutcomeRow) -> str:
@@ -189,6 +230,7 @@ class CalibrationReport:
     rejections: dict[str, dict[str, int]]  # reason -> stage -> count
     costs: dict[str, SourceCost]
     suggestion: Suggestion | None
+    lost: dict[str, LostGroup] = field(default_factory=dict)  # reason code -> breakdown
 
     def dimensions(self) -> dict[str, dict[str, Rate]]:
         return {
@@ -211,6 +253,7 @@ class CalibrationReport:
                 for name, rates in self.dimensions().items()
             },
             "rejections": {k: dict(v) for k, v in self.rejections.items()},
+            "lost_by_reason": {k: v.as_dict() for k, v in self.lost.items()},
             "costs": {k: v.as_dict() for k, v in self.costs.items()},
             "cost_per_opportunity": (
                 round(sum(total_cost) / costed_opps, 2) if total_cost and costed_opps else None
@@ -236,6 +279,7 @@ def calibrate(
         name: defaultdict(Rate) for name in ("band", "stage", "source", "rule", "signal")
     }
     rejections: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    lost: dict[str, LostGroup] = defaultdict(LostGroup)
     leads_per_source: dict[str, int] = defaultdict(int)
     opps_per_source: dict[str, int] = defaultdict(int)
     scored: list[tuple[int, bool]] = []
@@ -267,6 +311,11 @@ def calibrate(
         if handed_off and was_rejected:
             for note in row.rejection_notes or ("",):
                 rejections[reason_key(note)][row.stage or "-"] += 1
+        if handed_off and outcome in LOST:
+            code = lost_reason(row)
+            lost[code] = lost[code].add(
+                source=row.source, rule=row.rule_id or "-", stage=row.stage or "-"
+            )
     costs = {
         source: SourceCost(
             source=source,
@@ -278,12 +327,6 @@ def calibrate(
     }
     stages = policy.qualification.stages
     min_stage = min((s.min_score for s in stages), default=None)
-    ordered_rejections = {
-        reason: dict(sorted(by_stage.items()))
-        for reason, by_stage in sorted(
-            rejections.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])
-        )
-    }
     return CalibrationReport(
         since=since,
         until=until,
@@ -294,10 +337,21 @@ def calibrate(
         by_source=_sorted(groups["source"]),
         by_rule=_sorted(groups["rule"]),
         by_signal=_sorted(groups["signal"]),
-        rejections=ordered_rejections,
+        rejections=_by_count(rejections),
         costs=costs,
         suggestion=suggest_threshold(scored, keep=keep, min_stage=min_stage),
+        lost=dict(sorted(lost.items(), key=lambda kv: (-kv[1].leads, kv[0]))),
     )
+
+
+def _by_count(rejections: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Reasons by how many rejections they explain (most first), each one's stages sorted."""
+    return {
+        reason: dict(sorted(by_stage.items()))
+        for reason, by_stage in sorted(
+            rejections.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])
+        )
+    }
 
 
 def _signals(row: OutcomeRow, policy: Policy) -> list[str]:
@@ -346,6 +400,17 @@ def render_text(report: CalibrationReport) -> str:
     for reason, by_stage in report.rejections.items():
         per = ", ".join(f"{stage} {count}" for stage, count in by_stage.items())
         lines.append(f"  {sum(by_stage.values()):>5}  {reason}  ({per})")
+    lines += ["", "Lost by sales (disqualified, or rejected and not converted), by reason code"]
+    if not report.lost:
+        lines.append("  (none)")
+    for code, group in report.lost.items():
+        lines.append(f"  {group.leads:>5}  {code}")
+        for title, pairs in (
+            ("source", group.by_source),
+            ("rule", group.by_rule),
+            ("stage", group.by_stage),
+        ):
+            lines.append(f"         by {title}: " + ", ".join(f"{k} {n}" for k, n in pairs))
     lines += ["", "Cost per qualified opportunity (converted lead), by source"]
     for c in report.costs.values():
         cost = "no cost configured" if c.cost is None else f"cost {c.cost:.2f}"
