@@ -85,3 +85,7 @@ bench-quick: venv stack ## a ~4-minute smoke version of make bench (notify inclu
 
 clean:
 	rm -rf $(VENV) .local deploy/local/.kafka
+
+.PHONY: bench-matching
+bench-matching: venv stack ## dedupe quality: ~300 messy touches from 120 people through intake and router, pairwise precision/recall (~1 min)
+	$(BIN)/python -m bench.matching $(BENCH_ARGS)
