@@ -129,6 +129,8 @@ async def _pending(kit: RouterKit, lead_id: str) -> list[Any]:
 async def test_a_rejection_nobody_else_can_take_is_parked_then_reassigned(
     kit: RouterKit,
 ) -> None:
+    """Retries are global (other tests' pending leads are retried too): each policy below
+    leaves the reps whose loads are checked unable to take anyone else's lead."""
     a = kit.rep("a")
     service = kit.service(kit.policy(_only(kit, "a", capacity=10)))
     lead = kit.lead()
@@ -145,25 +147,26 @@ async def test_a_rejection_nobody_else_can_take_is_parked_then_reassigned(
     assert {c.rep_id: c.reason for c in parked.considered}[a] == "previous owner"
     assert [dict(p) for p in await _pending(kit, lead.lead_id)] == [{"seq": 1, "exclude_rep": a}]
 
-    assert await _retry(kit, service) == 0  # still nobody: nothing recorded
-    assert await _status(kit, lead.lead_id) == ("parked", None, 1)
+    service.holder.policy = kit.policy(_only(kit))  # nobody at all
+    await _retry(kit, service)
+    assert await _status(kit, lead.lead_id) == ("parked", None, 1)  # still nobody: no trace
     assert len(await kit.events(lead.lead_id)) == 2
 
-    service.holder.policy = kit.policy(_only(kit, "a", "b", capacity=10))  # rep b is back
+    service.holder.policy = kit.policy(_only(kit, "b", capacity=1000))  # rep b is back
     assert await _retry(kit, service) >= 1
     assert await _status(kit, lead.lead_id) == ("assigned", kit.rep("b"), 2)
     assert await _pending(kit, lead.lead_id) == []
     last = (await kit.events(lead.lead_id))[-1]
     assert last["type"] == "lead.assigned" and last["data"]["assignment_seq"] == 2
     assert last["data"]["previous_owner"]["id"] == a
-    assert (await kit.open_leads(a), await kit.open_leads(kit.rep("b"))) == (0, 1)
+    assert await kit.open_leads(a) == 0
 
 
 async def test_a_failed_escalation_reassignment_stays_with_its_owner_and_is_retried(
     kit: RouterKit,
 ) -> None:
-    a = kit.rep("a")
-    service = kit.service(kit.policy(_only(kit, "a", capacity=10)))
+    a, c = kit.rep("a"), kit.rep("c")
+    service = kit.service(kit.policy(_only(kit, "a")))  # rep a full with this one lead
     lead = kit.lead()
     assert await kit.receive(service, lead) == "assigned"
     await _dispatch(kit, service, "lead.escalated", _reassign_escalation(lead.lead_id, 1, a))
@@ -171,14 +174,21 @@ async def test_a_failed_escalation_reassignment_stays_with_its_owner_and_is_retr
     assert await kit.open_leads(a) == 1
     assert len(await _pending(kit, lead.lead_id)) == 1
 
-    service.holder.policy = kit.policy(_only(kit, "a", "c", capacity=10))
+    def c_is_back(data: dict[str, Any]) -> None:
+        _only(kit, "a", "c")(data)
+        for team in data["teams"]:
+            for rep in team["reps"]:
+                rep["capacity"] = 1000 if rep["id"] == c else 1
+
+    service.holder.policy = kit.policy(c_is_back)
     assert await _retry(kit, service) >= 1
-    assert await _status(kit, lead.lead_id) == ("assigned", kit.rep("c"), 2)
-    assert (await kit.open_leads(a), await kit.open_leads(kit.rep("c"))) == (0, 1)
+    assert await _status(kit, lead.lead_id) == ("assigned", c, 2)
     [_, second] = await kit.assignments(lead.lead_id)
     assert second["previous_owner_id"] == a
     last = (await kit.events(lead.lead_id))[-1]
     assert last["type"] == "lead.assigned" and last["data"]["reason"] == "SLA escalation level 3"
+    assert await kit.open_leads(a) == 0  # older pending leads went first, while a was full
+    assert await _pending(kit, lead.lead_id) == []
 
 
 async def test_a_parked_lead_closed_meanwhile_is_not_reassigned(kit: RouterKit) -> None:
