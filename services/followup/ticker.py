@@ -8,19 +8,16 @@ fired in batches (ticks at least `MIN_INTERVAL` apart) and a full tick is follow
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import ClassVar
 
 from services.followup import store
 from services.followup.service import FollowupService
 from shared.events import utcnow
 from shared.logs import get_logger
-from shared.outage import is_outage
 from shared.runtime import Runtime
-
-log = get_logger(__name__)
+from shared.ticking import Ticking
 
 # Shortest time from one tick's start to the next unless a tick was full. Clocks coming due
 # one after another (thousands a second) are fired in batches of this many seconds' worth,
@@ -28,7 +25,14 @@ log = get_logger(__name__)
 MIN_INTERVAL = 0.05
 
 
-class Ticker:
+class Ticker(Ticking):
+    """Woken by a new clock due at `at` unless it wakes by then anyway: a new clock is usually
+    due minutes away, so a stream of assignments costs no tick each."""
+
+    name: ClassVar[str] = "followup"
+    events: ClassVar[str] = "ticker"
+    log = get_logger(__name__)
+
     def __init__(
         self,
         *,
@@ -38,36 +42,10 @@ class Ticker:
         health_interval: float = 30.0,
         min_interval: float = MIN_INTERVAL,
     ) -> None:
+        super().__init__(max_sleep=max_sleep, health_interval=health_interval)
         self.runtime = runtime
         self.service = service
-        self.max_sleep = max_sleep
-        self.health_interval = health_interval
         self.min_interval = min(min_interval, max_sleep)
-        self._wake = asyncio.Event()
-        self._wake_at: datetime | None = None  # when the current sleep ends; None otherwise
-        self._stopping = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-
-    def wake(self, at: datetime | None = None) -> None:
-        """A clock due at `at` (None: unknown) has appeared: cut the sleep short, unless the
-        ticker wakes by then anyway. A new clock is usually due minutes away, so a stream of
-        assignments costs no tick each."""
-        if at is not None and self._wake_at is not None and at >= self._wake_at:
-            return
-        self._wake.set()
-
-    async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._run(), name="followup-ticker"),
-            asyncio.create_task(self._health(), name="followup-health"),
-        ]
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        for task in self._tasks:
-            await task
-        self._tasks = []
 
     async def _tick(self, now: datetime | None = None) -> tuple[int, float]:
         """One tick; returns (fired, how long to sleep before the next one).
@@ -89,32 +67,6 @@ class Ticker:
         return result.fired, max(0.0, min(self.max_sleep, max(until_due, batch_floor)))
 
     async def refresh_health(self, now: datetime | None = None) -> float:
+        """Gauges from periodic queries in their own loop, so they never delay a firing."""
         async with self.runtime.sessions() as session:
             return await self.service.refresh_health(session, now=now or utcnow())
-
-    async def _health(self) -> None:
-        """Gauges from periodic queries in their own loop, so they never delay a firing."""
-        while not self._stopping.is_set():
-            try:
-                await self.refresh_health()
-            except Exception as exc:
-                level = "warning" if is_outage(exc) else "error"
-                getattr(log, level)("ticker.health_failed", error=type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.health_interval)
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            # Cleared before the tick, so a clock that arrives during it still cuts the sleep.
-            self._wake.clear()
-            self._wake_at = None
-            try:
-                _, delay = await self._tick()
-            except Exception as exc:
-                level = "warning" if is_outage(exc) else "error"
-                getattr(log, level)("ticker.failed", error=type(exc).__name__)
-                delay = 1.0
-            if delay > 0:
-                self._wake_at = utcnow() + timedelta(seconds=delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)

@@ -27,9 +27,10 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 import asyncpg
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -39,8 +40,8 @@ from services.notify.channels.base import AttemptResult, Outgoing, Sender
 from services.notify.service import NotifyService
 from shared.events import utcnow
 from shared.logs import get_logger
-from shared.outage import is_outage
 from shared.runtime import Runtime
+from shared.ticking import Ticking, log_failure
 
 log = get_logger(__name__)
 
@@ -81,7 +82,11 @@ def endpoint_health(batch: list[_Record]) -> list[store.Health]:
     return out
 
 
-class Dispatcher:
+class Dispatcher(Ticking):
+    name: ClassVar[str] = "notify"
+    events: ClassVar[str] = "dispatcher"
+    log = log
+
     def __init__(
         self,
         *,
@@ -94,6 +99,7 @@ class Dispatcher:
         health_interval: float = 15.0,
         lease_margin: float = 30.0,  # settings.notify_lease_seconds
     ) -> None:
+        super().__init__(max_sleep=max_sleep, health_interval=health_interval)
         self.runtime = runtime
         self.service = service
         self.senders = senders
@@ -107,43 +113,22 @@ class Dispatcher:
             autoflush=False,
         )
         self.concurrency = concurrency
-        self.max_sleep = max_sleep
-        self.health_interval = health_interval
         self.lease_margin = lease_margin
         self.inflight: dict[str, int] = {g.name: 0 for g in self.groups}
         # endpoints whose last claim filled every free slot (more may be due): only their
         # finished attempts wake the loop; the others' next due time is already in its sleep
         self._saturated: set[str] = set()
-        self._wake = asyncio.Event()
-        self._wake_at: datetime | None = None
-        self._stopping = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
         self.stop_grace = STOP_GRACE
         self.listening = asyncio.Event()  # set while the LISTEN connection is up
         self._queue: list[tuple[_Record, asyncio.Future[bool]]] = []
         self._writing = False
 
-    def wake(self, at: datetime | None = None) -> None:
-        """Something may be due at `at` (None: now or unknown): cut the sleep short unless
-        the dispatcher wakes by then anyway."""
-        if at is not None and self._wake_at is not None and at >= self._wake_at:
-            return
-        self._wake.set()
-
-    async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._run(), name="notify-dispatcher"),
-            asyncio.create_task(self._health(), name="notify-health"),
-            asyncio.create_task(self._listen(), name="notify-listen"),
-        ]
+    def _loops(self) -> dict[str, Coroutine[Any, Any, None]]:
+        return {**super()._loops(), "listen": self._listen()}
 
     async def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        for task in self._tasks:
-            await task
-        self._tasks = []
+        await super().stop()
         if self._sends:
             _, late = await asyncio.wait(self._sends, timeout=self.stop_grace)
             for task in late:  # leased: sent again after the lease, with the same webhook-id
@@ -172,8 +157,7 @@ class Dispatcher:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), timeout=1.0)
             except Exception as exc:
-                level = "warning" if is_outage(exc) else "error"
-                getattr(log, level)("dispatcher.listen_failed", error=type(exc).__name__)
+                log_failure(log, "dispatcher.listen_failed", exc)
             finally:
                 self.listening.clear()
                 if conn is not None:
@@ -186,7 +170,7 @@ class Dispatcher:
 
     # --- claiming ---------------------------------------------------------------------------
 
-    async def tick(self, now: datetime | None = None) -> tuple[int, float]:
+    async def _tick(self, now: datetime | None = None) -> tuple[int, float]:
         """One claim round, one statement for every endpoint with free slots (its own
         transaction); returns (messages started, seconds to sleep)."""
         now = now or utcnow()
@@ -219,20 +203,6 @@ class Dispatcher:
             return len(got.claimed), self.max_sleep
         until = (min(due) - utcnow()).total_seconds()
         return len(got.claimed), max(MIN_INTERVAL, min(self.max_sleep, until))
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.clear()
-            self._wake_at = None
-            try:
-                _, delay = await self.tick()
-            except Exception as exc:
-                level = "warning" if is_outage(exc) else "error"
-                getattr(log, level)("dispatcher.failed", error=type(exc).__name__)
-                delay = 1.0
-            self._wake_at = utcnow() + timedelta(seconds=delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -316,8 +286,7 @@ class Dispatcher:
                     session, [r.attempt for r in batch], endpoint_health(batch)
                 )
         except Exception as exc:
-            level = "warning" if is_outage(exc) else "error"
-            getattr(log, level)("dispatcher.record_failed", error=type(exc).__name__)
+            log_failure(log, "dispatcher.record_failed", exc)
             return False
         return True
 
@@ -339,13 +308,3 @@ class Dispatcher:
             state = states.get(name, {})
             failing = state.get("disabled_at") is not None or state.get("failing_since") is not None
             metrics.endpoint_failing.labels(name).set(1 if failing else 0)
-
-    async def _health(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.refresh_health()
-            except Exception as exc:
-                level = "warning" if is_outage(exc) else "error"
-                getattr(log, level)("dispatcher.health_failed", error=type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.health_interval)

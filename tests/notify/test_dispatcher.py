@@ -24,7 +24,7 @@ LATER = timedelta(days=3)  # past any retry the default schedule sets
 
 async def tick(rig: object, *, ahead: timedelta = LATER) -> int:
     d = rig.dispatcher  # type: ignore[attr-defined]
-    started, _ = await d.tick(now=utcnow() + ahead)
+    started, _ = await d._tick(now=utcnow() + ahead)
     await d.idle()
     return int(started)
 
