@@ -18,7 +18,16 @@ from prometheus_client import CollectorRegistry
 from services.router import handlers
 from services.router.app import create_app
 from services.router.service import RouterService
-from shared.events import LeadActivity, LeadEscalated, Person, derived_id, make_event, utcnow
+from shared.events import (
+    LeadActivity,
+    LeadEscalated,
+    Person,
+    RepPaused,
+    RepResumed,
+    derived_id,
+    make_event,
+    utcnow,
+)
 from shared.settings import Settings
 from tests.conftest import EventReader
 from tests.router.conftest import RouterKit
@@ -107,7 +116,7 @@ async def test_missed_slas_in_a_row_pause_a_rep_until_they_act(kit: RouterKit) -
     [paused] = await _status_events(kit, a)
     assert paused["type"] == "rep.paused" and paused["subject"] == a
     assert paused["data"]["reason"] == "missed 2 SLAs in a row"
-    assert paused["data"]["last_lead_id"] == leads[2]
+    assert RepPaused.model_validate(paused["data"]).last_lead_id == leads[2]
     assert paused["data"]["manager"]["email"] == "mia@example.com"
     assert registry.get_sample_value("baton_rep_pauses_total", {"reason": "missed_slas"}) == 1.0
 
@@ -121,6 +130,8 @@ async def test_missed_slas_in_a_row_pause_a_rep_until_they_act(kit: RouterKit) -
     await _dispatch(kit, service, "lead.activity", _acted(leads[0], a, "accepted"))
     [_, resumed] = await _status_events(kit, a)
     assert resumed["type"] == "rep.resumed" and resumed["data"]["by"] == "activity"
+    data = RepResumed.model_validate(resumed["data"])
+    assert data.paused_at < data.resumed_at
     assert await _owner(kit, service) == a
     assert registry.get_sample_value("baton_rep_resumes_total", {"by": "activity"}) == 1.0
 
