@@ -18,7 +18,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.followup import store
+from services.followup import store, waiting_store
 from services.followup.domain.webhooks import (
     ActivityBodyTooLarge,
     ActivityRequest,
@@ -86,6 +86,9 @@ async def get_sla(
     runtime: Runtime = request.app.state.runtime
     async with runtime.sessions() as session:
         clock = await store.get_clock(session, str(lead_id))
+        waiting = await waiting_store.waiting_for(session, str(lead_id))
+        if clock is None and waiting is not None:  # parked: nobody eligible yet
+            return {"lead_id": str(lead_id), "status": "parked", "waiting": waiting}
         if clock is None:
             raise LeadNotFound("no assigned lead with this id")
         return {
@@ -104,6 +107,7 @@ async def get_sla(
             "windows": await store.windows_for(session, str(lead_id)),
             "escalations": await store.escalations_for(session, str(lead_id)),
             "activities": await store.activities_for(session, str(lead_id)),
+            "waiting": waiting,  # the parked lead's waiting clock, if it ever was parked
         }
 
 

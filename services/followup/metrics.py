@@ -1,4 +1,5 @@
-"""Followup metrics: clocks, escalations, speed-to-lead, SLA outcomes (registry injected)."""
+"""Followup metrics: clocks, escalations, speed-to-lead, SLA outcomes, conversions (registry
+injected). Labels come from the policy (team, tier, stage, reason codes), so they stay bounded."""
 
 from __future__ import annotations
 
@@ -30,6 +31,34 @@ class FollowupMetrics:
             "Time from assignment to first contact.",
             ["team", "tier"],
             buckets=SPEED_BUCKETS,
+            registry=registry,
+        )
+        self.speed_to_lead_first = Histogram(
+            "baton_speed_to_lead_first_assignment_seconds",
+            "Time from a lead's first assignment to its first contact by anyone, once per lead "
+            "(baton_speed_to_lead_seconds measures each assignment from its own start).",
+            ["tier"],
+            buckets=SPEED_BUCKETS,
+            registry=registry,
+        )
+        self.conversions = Counter(
+            "baton_conversions_total",
+            "Leads converted (first converted activity), by the qualification stage they were "
+            "handed off at; with the handoffs per stage this gives MQL and SQL conversion.",
+            ["stage"],
+            registry=registry,
+        )
+        self.handoffs = Counter(
+            "baton_handoffs_total",
+            "Leads handed to sales (their first assignment), by qualification stage.",
+            ["stage"],
+            registry=registry,
+        )
+        self.stage_changes = Counter(
+            "baton_stage_changes_total",
+            "Later assignments of a lead at another stage than its previous one "
+            "(from_stage=mql, to_stage=sql: an MQL that became an SQL).",
+            ["from_stage", "to_stage"],
             registry=registry,
         )
         self.sla = Counter(

@@ -26,9 +26,10 @@ from services.followup.domain.clock import (
 )
 from services.followup.domain.waiting import reengage_on_working_time
 from services.followup.metrics import FollowupMetrics
+from services.followup.outcomes import InvalidActivity, Outcomes
 from services.followup.waiting import EVENT_SOURCE, WaitingClocks
 from shared.db import Outbox
-from shared.errors import DomainError, LeadNotFound
+from shared.errors import LeadNotFound
 from shared.events import (
     ContactErased,
     LeadActivity,
@@ -38,11 +39,9 @@ from shared.events import (
     derived_id,
     make_event,
 )
-from shared.logs import get_logger
-from shared.policy import OTHER_REASON, REASON_ACTIVITIES, Policy
+from shared.policy import Policy
 
 __all__ = ["EVENT_SOURCE", "FollowupService", "InvalidActivity", "TickResult"]
-log = get_logger(__name__)
 COMPLETION_WINDOW = timedelta(days=7)
 # Clocks (and re-engagements, stale activities) claimed per tick. A tick is a fixed number of
 # statements, so a larger batch costs little more than a small one; 1,000 keeps the claimed
@@ -56,16 +55,8 @@ class TickResult:
     full: bool  # a claim hit its limit: more is due now, so tick again without sleeping
 
 
-class InvalidActivity(DomainError):
-    """Breaks the activity contract; on Kafka the consumer dead-letters it with this message."""
-
-    status = 422
-    type_slug = "invalid-activity"
-    title = "Invalid activity"
-
-
 @dataclass
-class FollowupService(WaitingClocks):
+class FollowupService(WaitingClocks, Outcomes):
     policy: Policy
     outbox: Outbox
     metrics: FollowupMetrics
@@ -119,7 +110,8 @@ class FollowupService(WaitingClocks):
                 if key not in started:
                     out.append(None)
                     continue
-                if started[key]:
+                self._count_stage(event, started[key].previous_stage)
+                if started[key].has_activities:
                     await self._adopt_earlier_activities(session, event=event)
                 out.append(sched)
         return out
@@ -188,8 +180,7 @@ class FollowupService(WaitingClocks):
         if not fresh:
             return False
         self.metrics.activities.labels(activity.type, str(clock is not None).lower()).inc()
-        if activity.type in REASON_ACTIVITIES and self.policy.feedback is not None:
-            self.metrics.lost_reasons.labels(activity.type, str(reason)).inc()
+        self._count_reason(activity, reason)
         if clock is not None:
             await self._apply(
                 session,
@@ -234,33 +225,6 @@ class FollowupService(WaitingClocks):
             await self.outbox.add(session, topic=self.activity_topic, event=event)
         return activity_id
 
-    def check_reason(self, activity: LeadActivity) -> None:
-        """HTTP and activity webhooks: a rejection or disqualification names a reason code
-        from the policy's `feedback.reasons` (422 naming `reason` otherwise)."""
-        feedback = self.policy.feedback
-        if feedback is None or activity.type not in REASON_ACTIVITIES:
-            return
-        if not feedback.accepts(activity.reason):
-            codes = ", ".join((*feedback.reasons, OTHER_REASON))
-            problem = "required" if activity.reason is None else "not a reason code"
-            raise InvalidActivity(
-                f"{activity.type} needs a reason code",
-                fields=[
-                    {"name": "reason", "message": f"{problem} for {activity.type}: one of {codes}"}
-                ],
-            )
-
-    def _reason_code(self, activity: LeadActivity) -> str | None:
-        """The reason stored: on Kafka (which cannot refuse an event) a rejection or
-        disqualification without a code from the list is kept as `other`."""
-        feedback = self.policy.feedback
-        if feedback is None or activity.type not in REASON_ACTIVITIES:
-            return activity.reason
-        if feedback.accepts(activity.reason):
-            return activity.reason
-        log.info("followup.reason_unlisted", lead_id=activity.lead_id, type=activity.type)
-        return OTHER_REASON
-
     async def _apply(
         self,
         session: AsyncSession,
@@ -300,6 +264,10 @@ class FollowupService(WaitingClocks):
             self.metrics.sla.labels(
                 clock.team_id, clock.tier, "met" if outcome.met else "breached"
             ).inc()
+        if activity_type in ("contacted", "converted") and (
+            outcome.speed_to_lead_seconds is not None or activity_type == "converted"
+        ):
+            await self._count_per_lead(session, clock=clock, activity_type=activity_type, at=at)
         if outcome.reengage_at is not None:
             found = self.policy.rep(str(clock.owner.get("id")))
             await waiting_store.upsert_reengagement(
@@ -447,6 +415,7 @@ def _clock(event: LeadAssigned, sched: Schedule, chain: list[dict[str, Any]]) ->
         next_fire_at=sched.next_fire_at,
         chain=chain,
         contacted_at=None,
+        stage=event.stage,
     )
 
 

@@ -27,11 +27,12 @@ class ClockRow:
     next_fire_at: datetime | None
     chain: list[dict[str, Any]]
     contacted_at: datetime | None
+    stage: str | None = None  # the qualification stage at handoff (conversions by stage)
 
 
 _COLS = (
     "lead_id::text, assignment_seq, owner, manager, team_id, tier, window_seconds, started_at, "
-    "due_at, status, next_level, next_fire_at, chain, contacted_at"
+    "due_at, status, next_level, next_fire_at, chain, contacted_at, stage"
 )
 
 
@@ -62,6 +63,7 @@ _CLOCK_TYPES = (
     ("next_fire_at", "timestamptz"),
     ("chain", "jsonb"),
     ("contacted_at", "timestamptz"),
+    ("stage", "text"),
 )
 _START_CLOCKS = text(
     "WITH c AS (INSERT INTO followup.clocks "
@@ -72,7 +74,8 @@ _START_CLOCKS = text(
     "tier = excluded.tier, window_seconds = excluded.window_seconds, "
     "started_at = excluded.started_at, due_at = excluded.due_at, status = excluded.status, "
     "next_level = excluded.next_level, next_fire_at = excluded.next_fire_at, "
-    "chain = excluded.chain, contacted_at = excluded.contacted_at, closed_at = NULL, "
+    "chain = excluded.chain, contacted_at = excluded.contacted_at, stage = excluded.stage, "
+    "closed_at = NULL, "
     "updated_at = now() "
     "WHERE followup.clocks.assignment_seq < excluded.assignment_seq "
     "RETURNING lead_id, assignment_seq, team_id, tier, started_at, due_at), "
@@ -91,16 +94,26 @@ _START_CLOCKS = text(
     # "has activities" as a per-lead index probe, not EXISTS: planned while the table was
     # empty, EXISTS was hashed over a scan of every activity (50 ms for 50 clocks at 200,000)
     "SELECT c.lead_id::text, (SELECT a.at FROM followup.activities a "
-    "WHERE a.lead_id = c.lead_id ORDER BY a.lead_id, a.at LIMIT 1) IS NOT NULL FROM c"
+    "WHERE a.lead_id = c.lead_id ORDER BY a.lead_id, a.at LIMIT 1) IS NOT NULL, "
+    # the statement's snapshot: the clock as it was before this assignment replaced it
+    "(SELECT o.stage FROM followup.clocks o WHERE o.lead_id = c.lead_id) FROM c"
 )
 
 
-async def start_clocks(session: AsyncSession, clocks: list[ClockRow]) -> dict[str, bool]:
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A clock that started: whether the lead has activities recorded earlier (the caller
+    applies those) and the stage of the assignment it replaced (None: first, or unknown)."""
+
+    has_activities: bool
+    previous_stage: str | None
+
+
+async def start_clocks(session: AsyncSession, clocks: list[ClockRow]) -> dict[str, Started]:
     """Insert or replace each lead's clock unless a newer assignment already owns it, open
     its window and release its pending activities: one statement for any number of leads,
     which must all differ; a started clock also cancels the lead's pending re-engagement and
-    closes its waiting clock. Returns the leads whose clock started, each with whether it has
-    activities recorded earlier (the caller applies those)."""
+    closes its waiting clock. Returns the leads whose clock started (see `Started`)."""
     params: dict[str, list[Any]] = {c: [] for c, _ in _CLOCK_TYPES}
     for clock in clocks:
         for column, _ in _CLOCK_TYPES:
@@ -109,7 +122,7 @@ async def start_clocks(session: AsyncSession, clocks: list[ClockRow]) -> dict[st
                 value = orjson.dumps(value).decode()
             params[column].append(value)
     rows = await session.execute(_START_CLOCKS, params)
-    return {r[0]: bool(r[1]) for r in rows}
+    return {r[0]: Started(bool(r[1]), r[2]) for r in rows}
 
 
 async def set_clock_state(
@@ -295,6 +308,25 @@ async def record_activity(
         },
     )
     return result.scalar() is not None
+
+
+async def first_of_its_type(
+    session: AsyncSession, *, lead_id: str, type: str, at: datetime
+) -> tuple[bool, datetime | None]:
+    """Whether no activity of `type` for the lead is older than `at` (this one is the lead's
+    first), and when the lead was first assigned (its first window), for per-lead metrics."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT NOT EXISTS (SELECT 1 FROM followup.activities WHERE lead_id = :lead_id "
+                "AND type = :type AND at < :at AND state <> 'dead_lettered'), "
+                "(SELECT started_at FROM followup.windows WHERE lead_id = :lead_id "
+                "ORDER BY assignment_seq LIMIT 1)"
+            ),
+            {"lead_id": lead_id, "type": type, "at": at},
+        )
+    ).one()
+    return bool(row[0]), row[1]
 
 
 async def activities_for(session: AsyncSession, lead_id: str) -> list[dict[str, Any]]:

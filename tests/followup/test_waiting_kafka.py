@@ -4,14 +4,17 @@ each published once on `leads.escalated`."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from services.followup.app import create_app
+from shared.auth import hash_token
 from shared.events import derived_id, make_event, utcnow
 from shared.kafka import make_producer
 from shared.settings import Settings
@@ -20,6 +23,7 @@ from tests.followup.conftest import new_lead
 from tests.followup.test_waiting import nurtured, parked
 
 pytestmark = pytest.mark.integration
+TOKEN = secrets.token_urlsafe(16)
 
 
 @pytest.fixture
@@ -28,7 +32,8 @@ async def app(
 ) -> AsyncIterator[Any]:
     for name, value in env_secrets.items():  # the example policy's activity sources
         monkeypatch.setenv(name, value)
-    application = create_app(kafka_settings)
+    settings = kafka_settings.model_copy(update={"api_tokens": f"t:read:{hash_token(TOKEN)}"})
+    application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -73,6 +78,14 @@ async def test_nurture_and_parked_waits_come_back_on_kafka_once(
             later = await reader.drain(1.0)
         mine = [e for e in later if e.subject in (nurture_lead, parked_lead)]
         assert sorted(e.type for e in mine) == ["lead.escalated", "lead.reengage"]
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            resp = await client.get(
+                f"/v1/leads/{parked_lead}/sla", headers={"Authorization": f"Bearer {TOKEN}"}
+            )
+        assert resp.status_code == 200, resp.text
+        view = resp.json()
+        assert view["status"] == "parked" and view["waiting"]["status"] == "escalated"
     finally:
         await producer.stop()
         async with app.state.runtime.sessions() as s, s.begin():
