@@ -17,7 +17,9 @@ class RouterMetrics:
         self.decisions = Counter(
             "baton_routing_decisions_total",
             "Routing decisions by outcome (assigned, reassigned, merged, disqualified, "
-            "unassigned, reassign_failed, erased: received before its contact's erasure), "
+            "unassigned, reassign_failed, parked: a lead taken from its owner, rejection or "
+            "absence, that nobody else could take, erased: received before its contact's "
+            "erasure), "
             "team and tier.",
             ["outcome", "team", "tier"],
             registry=registry,
