@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -84,12 +83,20 @@ def authenticate(tokens: list[Token], header: str | None) -> Token:
     return found
 
 
-def require(scope: str) -> Callable[..., Awaitable[Token]]:
+class ScopeCheck(Protocol):
+    """What `require` returns: FastAPI fills `_credentials` from HTTPBearer (docs only)."""
+
+    async def __call__(
+        self, request: Request, _credentials: HTTPAuthorizationCredentials | None = None
+    ) -> Token: ...
+
+
+def require(scope: str) -> ScopeCheck:
     """FastAPI dependency: the request's token must carry `scope` (admin implies every scope)."""
 
     async def dependency(
         request: Request,
-        _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+        _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
     ) -> Token:
         # The raw header, not HTTPBearer's parse: the same 401 texts for every malformed form.
         token = authenticate(request.app.state.tokens, request.headers.get("authorization"))
