@@ -12,6 +12,8 @@ import os
 import secrets
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,13 @@ from shared.settings import Settings
 from tests.conftest import ROOT, topic_env
 from tests.e2e.conftest import Stack
 from tests.e2e.notify_sinks import DedupingReceiver, add_notify, notify_config
-from tests.faults.conftest import REPORT, sql
+from tests.faults.conftest import REPORT, sql, stop_all
 from tests.notify.conftest import lead_assigned
 
 CONCURRENCY = 4  # slots per endpoint (pinned): at most this many sends of it in flight
+ATTEMPT_TIMEOUT = 2.0  # endpoint timeout_seconds; a lease lasts this + NOTIFY_LEASE_SECONDS
+# unrecorded sends (SIGKILL, database down) are resent after the lease: 5 s instead of 30 s
+LEASE = {"NOTIFY_LEASE_SECONDS": "5"}
 
 
 def notify_stack(
@@ -168,3 +173,64 @@ def record_notify(fault: str, r: NotifyResult, seconds: float | None, **extra: A
     with REPORT.open("a") as f:
         f.write(json.dumps(row) + "\n")
     print("FAULT RESULT", json.dumps(row))
+
+
+@dataclass
+class NotifyRun:
+    """A running notify process (`stack`) delivering to `rx` as `endpoint`."""
+
+    settings: Settings
+    rx: DedupingReceiver
+    stack: Stack
+    endpoint: str
+
+    async def publish(self, n: int, *, pace: float = 0.0) -> list[str]:
+        return await publish(self.settings, n, pace=pace)
+
+    async def settle(
+        self,
+        ids: list[str],
+        fault: str,
+        *,
+        timeout: float,
+        since: float | None = None,
+        **extra: Any,
+    ) -> NotifyResult:
+        """Wait until every id is processed and delivered, reconcile, record the result row
+        (seconds from `since`, a monotonic time, else from now) and assert that exactly the
+        published set was delivered."""
+        took = await wait_processed(
+            self.rx, ids, timeout, settings=self.settings, endpoint=self.endpoint
+        )
+        seconds = took if since is None or took is None else time.monotonic() - since
+        r = await reconcile_notify(self.settings, self.rx, ids, self.endpoint)
+        record_notify(fault, r, seconds, **extra)
+        assert_delivered_exactly(r)
+        return r
+
+
+@asynccontextmanager
+async def running_notify(
+    settings: Settings,
+    tmp_path: Path,
+    rx: DedupingReceiver,
+    *,
+    smtp_port: int,
+    extra: dict[str, str] | None = None,
+) -> AsyncIterator[NotifyRun]:
+    """Notify started on a fresh endpoint (ATTEMPT_TIMEOUT, the 5 s LEASE), stopped after."""
+    endpoint = endpoint_name()
+    stack = notify_stack(
+        settings,
+        tmp_path,
+        rx,
+        endpoint=endpoint,
+        smtp_port=smtp_port,
+        timeout=ATTEMPT_TIMEOUT,
+        extra={**LEASE, **(extra or {})},
+    )
+    try:
+        await asyncio.to_thread(stack.start, "notify")
+        yield NotifyRun(settings, rx, stack, endpoint)
+    finally:
+        stop_all(stack)

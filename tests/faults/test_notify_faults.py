@@ -17,26 +17,12 @@ import pytest
 
 from shared.settings import Settings
 from tests.e2e.notify_sinks import DedupingReceiver, Mailbox, smtp_sink
-from tests.faults.conftest import PgInstance, stop_all, wait_until
-from tests.faults.notify_rig import (
-    CONCURRENCY,
-    assert_delivered_exactly,
-    endpoint_name,
-    notify_stack,
-    publish,
-    reconcile_notify,
-    record_notify,
-    statuses,
-    wait_processed,
-)
+from tests.faults.conftest import PgInstance, wait_until
+from tests.faults.notify_rig import CONCURRENCY, running_notify, statuses, wait_processed
 from tests.notify.conftest import new_secret
 from tests.notify.receivers import Reply
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
-
-ATTEMPT_TIMEOUT = 2.0  # endpoint timeout_seconds; a lease lasts this + NOTIFY_LEASE_SECONDS
-# unrecorded sends (SIGKILL, database down) are resent after the lease: 5 s instead of 30 s
-LEASE = {"NOTIFY_LEASE_SECONDS": "5"}
 
 
 @pytest.fixture
@@ -58,46 +44,31 @@ async def test_notify_sigkilled_mid_delivery(
     smtp: tuple[Mailbox, int],
     tmp_path: Path,
 ) -> None:
-    rx, settings, endpoint = slow_receiver, fault_settings, endpoint_name()
-    stack = notify_stack(
-        settings,
-        tmp_path,
-        rx,
-        endpoint=endpoint,
-        smtp_port=smtp[1],
-        timeout=ATTEMPT_TIMEOUT,
-        extra=LEASE,
-    )
-    try:
-        await asyncio.to_thread(stack.start, "notify")
-        ids = await publish(settings, 60)
+    rx = slow_receiver
+    async with running_notify(fault_settings, tmp_path, rx, smtp_port=smtp[1]) as run:
+        ids = await run.publish(60)
 
         async def some_processed() -> bool:
             return len(rx.processed) >= 15
 
         await wait_until(some_processed, timeout=30, what="first deliveries")
         in_flight = len([r for r in rx.requests if time.monotonic() - r.at < 0.5])
-        stack.stop("notify", kill=True)  # SIGKILL: sends in flight, attempts unrecorded
+        run.stack.stop("notify", kill=True)  # SIGKILL: sends in flight, attempts unrecorded
         killed_at = time.monotonic()
         processed_at_kill = len(rx.processed)
-        await asyncio.to_thread(stack.start, "notify")
-        took = await wait_processed(rx, ids, timeout=50, settings=settings, endpoint=endpoint)
-        recovery = None if took is None else time.monotonic() - killed_at
-        r = await reconcile_notify(settings, rx, ids, endpoint)
-        record_notify(
+        await asyncio.to_thread(run.stack.start, "notify")
+        r = await run.settle(
+            ids,
             "notify SIGKILLed mid-delivery (receiver answers after 0.5 s), restarted",
-            r,
-            recovery,
+            timeout=50,
+            since=killed_at,
             processed_at_kill=processed_at_kill,
             in_flight_at_kill=in_flight,
         )
-        assert_delivered_exactly(r)
         # Only what was in flight at the kill (sent, or answered and awaiting its group-
         # committed record: a slot is held until the record) may arrive twice (the lease
         # expires, the same webhook-id is sent again): never more than the endpoint's slots.
         assert r.duplicates_raw <= CONCURRENCY, rx.stats()
-    finally:
-        stop_all(stack)
 
 
 async def test_receiver_down_then_up(
@@ -106,45 +77,30 @@ async def test_receiver_down_then_up(
     """The issue's ten-minute outage, compressed: NOTIFY_RETRY_SCHEDULE_SECONDS of seconds
     (1, 2, 4, 8, 8, ...: 63 s of retries before a message would be dead, as the default's day
     outlasts ten minutes) and a receiver down for 25 s while 100 events are published."""
-    settings, endpoint = fault_settings, endpoint_name()
-    async with DedupingReceiver(secret=new_secret()) as rx:
-        stack = notify_stack(
-            settings,
-            tmp_path,
-            rx,
-            endpoint=endpoint,
-            smtp_port=smtp[1],
-            timeout=ATTEMPT_TIMEOUT,
-            extra={**LEASE, "NOTIFY_RETRY_SCHEDULE_SECONDS": "[1, 2, 4, 8, 8, 8, 8, 8, 8, 8]"},
+    schedule = {"NOTIFY_RETRY_SCHEDULE_SECONDS": "[1, 2, 4, 8, 8, 8, 8, 8, 8, 8]"}
+    async with (
+        DedupingReceiver(secret=new_secret()) as rx,
+        running_notify(fault_settings, tmp_path, rx, smtp_port=smtp[1], extra=schedule) as run,
+    ):
+        first = await run.publish(10)
+        assert await wait_processed(rx, first, timeout=20) is not None
+        await rx.down()
+        down_at = time.monotonic()
+        rest = await run.publish(90, pace=0.15)  # ~14 s of publishing while down
+        raw_before_up = len(rx.requests)
+        await asyncio.sleep(max(0.0, 25 - (time.monotonic() - down_at)))
+        pending = await statuses(fault_settings, run.endpoint)
+        await rx.up()
+        assert raw_before_up == 10, "nothing can reach a receiver that is down"
+        assert pending.get("pending", 0) == 90 and not pending.get("dead"), pending
+        r = await run.settle(
+            first + rest,
+            "webhook receiver down 25 s (connections refused) while 90 of 100 events"
+            " were published, retry schedule 1, 2, 4, 8, 8... s",
+            timeout=30,
+            down_seconds=round(time.monotonic() - down_at, 1),
         )
-        try:
-            await asyncio.to_thread(stack.start, "notify")
-            first = await publish(settings, 10)
-            assert await wait_processed(rx, first, timeout=20) is not None
-            await rx.down()
-            down_at = time.monotonic()
-            rest = await publish(settings, 90, pace=0.15)  # ~14 s of publishing while down
-            raw_before_up = len(rx.requests)
-            await asyncio.sleep(max(0.0, 25 - (time.monotonic() - down_at)))
-            pending = await statuses(settings, endpoint)
-            await rx.up()
-            up_at = time.monotonic()
-            ids = first + rest
-            took = await wait_processed(rx, ids, timeout=30, settings=settings, endpoint=endpoint)
-            r = await reconcile_notify(settings, rx, ids, endpoint)
-            record_notify(
-                "webhook receiver down 25 s (connections refused) while 90 of 100 events"
-                " were published, retry schedule 1, 2, 4, 8, 8... s",
-                r,
-                took,
-                down_seconds=round(up_at - down_at, 1),
-            )
-            assert raw_before_up == 10, "nothing can reach a receiver that is down"
-            assert pending.get("pending", 0) == 90 and not pending.get("dead"), pending
-            assert_delivered_exactly(r)
-            assert r.duplicates_raw == 0, rx.stats()
-        finally:
-            stop_all(stack)
+        assert r.duplicates_raw == 0, rx.stats()
 
 
 async def test_postgres_restarted_while_notify_delivers(
@@ -158,44 +114,30 @@ async def test_postgres_restarted_while_notify_delivers(
     are in flight: their records fail, their leases expire, they are sent again; the
     consumer's transactions fail and are retried. Nobody restarts notify."""
     settings = fault_settings.model_copy(update={"database_url": dedicated_pg.url})
-    rx, endpoint = slow_receiver, endpoint_name()
-    stack = notify_stack(
-        settings,
-        tmp_path,
-        rx,
-        endpoint=endpoint,
-        smtp_port=smtp[1],
-        timeout=ATTEMPT_TIMEOUT,
-        extra=LEASE,
-    )
+    rx = slow_receiver
     try:
-        await asyncio.to_thread(stack.start, "notify")
-        first = await publish(settings, 40)
+        async with running_notify(settings, tmp_path, rx, smtp_port=smtp[1]) as run:
+            first = await run.publish(40)
 
-        async def some_processed() -> bool:
-            return len(rx.processed) >= 12
+            async def some_processed() -> bool:
+                return len(rx.processed) >= 12
 
-        await wait_until(some_processed, timeout=30, what="first deliveries")
-        await asyncio.to_thread(dedicated_pg.stop)
-        down_at = time.monotonic()
-        rest = await publish(settings, 40)  # consumed while PostgreSQL is down
-        await asyncio.sleep(max(0.0, 5 - (time.monotonic() - down_at)))
-        await asyncio.to_thread(dedicated_pg.start)
-        back_at = time.monotonic()
-        ids = first + rest
-        took = await wait_processed(rx, ids, timeout=50, settings=settings, endpoint=endpoint)
-        r = await reconcile_notify(settings, rx, ids, endpoint)
-        record_notify(
-            "PostgreSQL stopped 5 s and restarted while notify delivered (receiver answers"
-            " after 0.5 s; 40 of 80 events published during the outage)",
-            r,
-            took,
-            down_seconds=round(back_at - down_at, 1),
-        )
-        assert stack.procs["notify"].poll() is None, "notify must ride out the outage"
-        assert_delivered_exactly(r)
-        # Sends whose record failed during the outage arrive again after their lease.
-        assert r.duplicates_raw <= 2 * CONCURRENCY, rx.stats()
+            await wait_until(some_processed, timeout=30, what="first deliveries")
+            await asyncio.to_thread(dedicated_pg.stop)
+            down_at = time.monotonic()
+            rest = await run.publish(40)  # consumed while PostgreSQL is down
+            await asyncio.sleep(max(0.0, 5 - (time.monotonic() - down_at)))
+            await asyncio.to_thread(dedicated_pg.start)
+            down_seconds = round(time.monotonic() - down_at, 1)
+            r = await run.settle(
+                first + rest,
+                "PostgreSQL stopped 5 s and restarted while notify delivered (receiver"
+                " answers after 0.5 s; 40 of 80 events published during the outage)",
+                timeout=50,
+                down_seconds=down_seconds,
+            )
+            assert run.stack.procs["notify"].poll() is None, "notify must ride out the outage"
+            # Sends whose record failed during the outage arrive again after their lease.
+            assert r.duplicates_raw <= 2 * CONCURRENCY, rx.stats()
     finally:
-        stop_all(stack)
         await asyncio.to_thread(dedicated_pg.start)  # idempotent: back up if the test failed
