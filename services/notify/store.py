@@ -82,6 +82,19 @@ _INSERT = text(
 )
 
 
+def _bodies(messages: list[NewMessage]) -> list[str]:
+    """Each message's body as JSON; an event's webhooks share one body object (the event),
+    serialised once."""
+    done: dict[int, str] = {}
+    out = []
+    for m in messages:
+        text = done.get(id(m.body))
+        if text is None:
+            text = done[id(m.body)] = orjson.dumps(m.body).decode()
+        out.append(text)
+    return out
+
+
 async def insert_messages(
     session: AsyncSession, messages: list[NewMessage]
 ) -> list[tuple[str, datetime]]:
@@ -97,7 +110,7 @@ async def insert_messages(
         "channel": [m.channel for m in messages],
         "target": [m.target for m in messages],
         "kind": [m.kind for m in messages],
-        "body": [orjson.dumps(m.body).decode() for m in messages],
+        "body": _bodies(messages),
         "delay": [max(0.0, m.delay_seconds) for m in messages],
     }
     rows = await session.execute(_INSERT, params)
