@@ -1,6 +1,7 @@
-"""`make demo`: submit a handful of leads to a running `make run`, print their assignments, then
-what notify delivered to the local sinks (deploy/local/sinks.py): the reps' Slack cards, the
-e-mails (assignments, escalations, the leads' acknowledgements) and the signed webhooks."""
+"""`make demo`: submit a handful of leads to a running `make run`, print what the router did
+with each (assigned, nurtured below the handoff threshold, disqualified), then what notify
+delivered to the local sinks (deploy/local/sinks.py): the reps' Slack cards, the e-mails
+(assignments, escalations, the leads' acknowledgements) and the signed webhooks."""
 
 from __future__ import annotations
 
@@ -253,6 +254,13 @@ async def main() -> None:
                         )
                         for line in d["explanation"][-3:]:
                             print(f"    {line}")
+                    elif event["type"] == "lead.nurtured":  # below the handoff: no owner
+                        print(
+                            f"- {event['type']} {d['lead_id']} -> nobody (kept with marketing), "
+                            f"score {d['score']} {d['tier']}/{d['stage']}, rule "
+                            f"{d['routing']['rule_id']}, re-engage {d['reengage_at'][:10]} "
+                            f"[{took:.0f} ms]"
+                        )
                     else:
                         print(
                             f"- {event['type']} {event['subject']}: "
