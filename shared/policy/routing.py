@@ -17,6 +17,7 @@ from shared.policy.conditions import Condition
 
 # "nurture" is never written: a rule with `nurture: true` has it (and no team).
 Strategy = Literal["account_owner", "round_robin", "least_loaded", "fixed", "nurture"]
+_WRITTEN_STRATEGIES = ("account_owner", "round_robin", "least_loaded", "fixed")
 
 
 class RoutingRule(_Model):
@@ -34,6 +35,17 @@ class RoutingRule(_Model):
 
     _id = field_validator("id")(_check_name)
 
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _written(cls, v: Any) -> Any:
+        if v == "nurture":
+            raise ValueError("to nurture, write nurture: true (with no team or strategy)")
+        if v not in _WRITTEN_STRATEGIES:
+            raise ValueError(
+                "Input should be 'account_owner', 'round_robin', 'least_loaded' or 'fixed'"
+            )
+        return v
+
     @model_validator(mode="after")
     def _shape(self) -> RoutingRule:
         if self.default and self.when is not None:
@@ -46,8 +58,6 @@ class RoutingRule(_Model):
             raise _at("team", "required unless nurture: true")
         elif "strategy" not in self.model_fields_set:
             raise _at("strategy", "required unless nurture: true")
-        elif self.strategy == "nurture":
-            raise _at("strategy", "to nurture, write nurture: true (with no team or strategy)")
         if self.strategy == "fixed" and self.owner is None:
             raise _at("owner", "required when strategy is fixed")
         if self.strategy != "fixed" and self.owner is not None:
