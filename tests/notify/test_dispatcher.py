@@ -342,7 +342,7 @@ async def test_two_dispatchers_share_an_endpoint_without_doubles_or_reordering(
         await a.dispatcher.start()
         await b.dispatcher.start()
         await rx.wait_for(len(events))
-        for _ in range(100):  # until both have recorded their last attempts
+        for _ in range(600):  # until both have recorded their last attempts (a bound)
             if all(x["status"] == "delivered" for x in await a.rows(ep)):
                 break
             await asyncio.sleep(0.05)
@@ -372,5 +372,6 @@ async def test_the_new_lead_events_reach_subscribers_and_unknown_types_plan_noth
         )  # fmt: skip
         await r.publish(unknown, parked, nurtured)
         assert await tick(r) == 2
-    assert [q.event()["type"] for q in rx.requests] == ["lead.parked", "lead.nurtured"]
+    # two leads, sent concurrently: in either order
+    assert sorted(q.event()["type"] for q in rx.requests) == ["lead.nurtured", "lead.parked"]
     assert [x["event_id"] for x in await r.rows(ep)] == [parked.id, nurtured.id]
