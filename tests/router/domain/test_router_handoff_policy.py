@@ -71,6 +71,11 @@ def test_a_nurture_rule_and_scored_fields_load(make_policy: PolicyFactory) -> No
             "rules[2].strategy: to nurture, write nurture: true",
         ),
         (
+            lambda d: d["rules"][1].update(strategy="random"),
+            "rules[1].strategy: Input should be 'account_owner', 'round_robin', 'least_loaded' "
+            "or 'fixed'",
+        ),
+        (
             _with_nurture({**COLD_RULE, "when": {"field": "stagee", "op": "eq", "value": "x"}}),
             "rules[2].when.field: unknown lead field 'stagee'",
         ),
