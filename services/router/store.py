@@ -75,7 +75,7 @@ async def find_open_lead(
         await session.execute(
             text(
                 "SELECT lead_id::text, status, owner_id, team_id, assignment_seq, lead, closed_at "
-                "FROM router.leads WHERE status = 'assigned' AND closed_at IS NULL "
+                "FROM router.leads WHERE status IN ('assigned', 'parked') AND closed_at IS NULL "
                 "AND open_until > :now AND ((:email)::text IS NOT NULL AND email = :email "
                 "OR (:phone)::text IS NOT NULL AND phone = :phone) "
                 "ORDER BY received_at DESC LIMIT 1"
@@ -388,7 +388,8 @@ _INPUTS = text(
     ") m ORDER BY m.at DESC, m.id DESC LIMIT :earlier) e) er "
     "LEFT JOIN LATERAL (SELECT m.* FROM (SELECT l.lead_id::text, l.status, l.owner_id, "
     "l.team_id, l.assignment_seq, l.lead, l.closed_at, l.received_at FROM router.leads l "
-    "WHERE l.status IN ('assigned', 'nurtured') AND l.closed_at IS NULL AND l.open_until > :now "
+    "WHERE l.status IN ('assigned', 'nurtured', 'parked') AND l.closed_at IS NULL "
+    "AND l.open_until > :now "
     "AND (i.email IS NOT NULL AND l.email = i.email OR i.phone IS NOT NULL AND l.phone = i.phone) "
     "OFFSET 0) m ORDER BY m.received_at DESC LIMIT 1) o ON true ORDER BY i.n"
 )

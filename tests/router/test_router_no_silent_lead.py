@@ -206,3 +206,20 @@ async def test_a_parked_lead_closed_meanwhile_is_not_reassigned(kit: RouterKit) 
     assert await _status(kit, lead.lead_id) == ("closed_disqualified", None, 1)
     assert await _pending(kit, lead.lead_id) == []
     assert await kit.open_leads(a) == 0
+
+
+async def test_a_new_touch_on_a_parked_lead_is_merged_into_it(kit: RouterKit) -> None:
+    """One contact, one owner: the touch waits with the parked lead, not routed on its own."""
+    a = kit.rep("a")
+    service = kit.service(kit.policy(_only(kit, "a", capacity=10)))
+    lead = kit.lead()
+    assert await kit.receive(service, lead) == "assigned"
+    await _dispatch(kit, service, "lead.activity", _rejection(lead.lead_id, a))
+    assert await _status(kit, lead.lead_id) == ("parked", None, 1)
+
+    touch = kit.lead(email=lead.contact.email)
+    assert await kit.receive(service, touch) == "merged"  # rep a could take it: not routed
+    [merged] = await kit.events(touch.lead_id)
+    assert merged["type"] == "lead.merged" and merged["data"]["into_lead_id"] == lead.lead_id
+    assert merged["data"]["owner"] is None  # nobody has it yet
+    assert await kit.open_leads(a) == 0
