@@ -79,6 +79,12 @@ class RouterMetrics:
             ["by"],
             registry=registry,
         )
+        self.pending_reassignments = Gauge(
+            "baton_reassignments_pending",
+            "Reassignments that found nobody and wait for the ticker's retry (escalations "
+            "still with their owner, and leads parked after a rejection or an absence).",
+            registry=registry,
+        )
         self.load_corrections = Counter(
             "baton_rep_load_corrections_total",
             "Rep open-lead loads the periodic reconcile found drifted from the lead rows and "

@@ -99,9 +99,11 @@ async def retry_reassignments(
 
 
 async def refresh_parked_gauge(service: RouterService, session: AsyncSession) -> None:
-    """`baton_leads_parked`: parked on arrival plus parked after an assignment."""
-    _, parked = await store_recovery.count_pending(session)
+    """`baton_leads_parked`: parked on arrival plus parked after an assignment; and
+    `baton_reassignments_pending`."""
+    pending, parked = await store_recovery.count_pending(session)
     service.metrics.parked.set(await store.count_parked(session) + parked)
+    service.metrics.pending_reassignments.set(pending)
 
 
 async def _retry(

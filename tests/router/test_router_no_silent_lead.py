@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from services.router import handlers, recovery
 from services.router.service import RouterService
@@ -131,8 +132,8 @@ async def test_a_rejection_nobody_else_can_take_is_parked_then_reassigned(
 ) -> None:
     """Retries are global (other tests' pending leads are retried too): each policy below
     leaves the reps whose loads are checked unable to take anyone else's lead."""
-    a = kit.rep("a")
-    service = kit.service(kit.policy(_only(kit, "a", capacity=10)))
+    a, registry = kit.rep("a"), CollectorRegistry()
+    service = kit.service(kit.policy(_only(kit, "a", capacity=10)), registry)
     lead = kit.lead()
     assert await kit.receive(service, lead) == "assigned"
     await _dispatch(kit, service, "lead.activity", _rejection(lead.lead_id, a))
@@ -149,6 +150,8 @@ async def test_a_rejection_nobody_else_can_take_is_parked_then_reassigned(
 
     service.holder.policy = kit.policy(_only(kit))  # nobody at all
     await _retry(kit, service)
+    assert (registry.get_sample_value("baton_reassignments_pending") or 0) >= 1
+    assert (registry.get_sample_value("baton_leads_parked") or 0) >= 1
     assert await _status(kit, lead.lead_id) == ("parked", None, 1)  # still nobody: no trace
     assert len(await kit.events(lead.lead_id)) == 2
 
