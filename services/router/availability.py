@@ -109,6 +109,9 @@ async def on_acted(
     found = _found(service.policy, act.actor)
     if found is None:
         return
+    now_state = await store_reps.pause_state(session, act.actor)
+    if now_state is None or (now_state.missed_slas == 0 and now_state.paused_at is None):
+        return  # the usual case: nothing to reset, so no lock and no write
     await store.lock_assignments(session)
     before = await store_reps.reset(session, act.actor)
     if before is not None and before.paused_at is not None:

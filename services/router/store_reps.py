@@ -70,3 +70,17 @@ async def pause_states(session: AsyncSession) -> dict[str, PauseState]:
         text("SELECT rep_id, missed_slas, paused_at, paused_reason FROM router.rep_state")
     )
     return {r[0]: PauseState(*r) for r in rows}
+
+
+async def pause_state(session: AsyncSession, rep_id: str) -> PauseState | None:
+    """The rep's count and pause as committed (no lock: a cheap look before locking)."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT rep_id, missed_slas, paused_at, paused_reason FROM router.rep_state "
+                "WHERE rep_id = :r"
+            ),
+            {"r": rep_id},
+        )
+    ).first()
+    return PauseState(*row) if row else None
