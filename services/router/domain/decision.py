@@ -59,6 +59,7 @@ class Merged:
     into_lead_id: str
     owner_id: str | None
     reason: str
+    matched_on: str | None = None  # the identity key that found it (domain.matching)
 
     @property
     def explanation(self) -> tuple[str, ...]:
@@ -130,6 +131,7 @@ def decide(
     exclude: frozenset[str] = frozenset(),
     reengaged: bool = False,
     keep_owner: str | None = None,
+    matched_on: str | None = None,
 ) -> Decision:
     """Decide what happens to a lead; pure, so redelivery recomputes the same decision.
 
@@ -142,7 +144,9 @@ def decide(
         return Merged(
             into_lead_id=open_lead.lead_id,
             owner_id=open_lead.owner_id,
-            reason=f"same contact has open lead {open_lead.lead_id}",
+            reason=f"same contact has open lead {open_lead.lead_id}"
+            + (f" (matched on {matched_on})" if matched_on else ""),
+            matched_on=matched_on,
         )
     if facts.get("email_kind") in NO_ACCOUNT_EMAIL_KINDS:
         account_owner_id = None  # free-mail domains are people, not companies
@@ -206,6 +210,8 @@ def _nurtured(
     if policy.nurture is None:  # the loader requires the section once a rule nurtures
         raise ValueError("a nurture rule matched and the policy has no nurture section")
     reengage_at = now + timedelta(days=policy.nurture.reengage_after_days)
+    while reengage_at.date() in policy.company_holidays:  # nobody would pick it up that day
+        reengage_at += timedelta(days=1)
     reason = (
         f"nurture: rule {rule.id} keeps the lead with marketing (score {q.score}, stage "
         f"{q.stage}) until a new touch crosses the handoff threshold or "

@@ -71,6 +71,17 @@ def test_a_cold_lead_is_nurtured_without_a_rep_or_an_sla(make_policy: PolicyFact
     assert "Rule cold matched: score < 40" in decision.explanation
 
 
+def test_the_reengagement_date_skips_company_holidays(make_policy: PolicyFactory) -> None:
+    def closed(data: dict[str, Any]) -> None:
+        _nurturing(data)
+        day = (NOW + timedelta(days=30)).date()
+        data["company_holidays"] = [day.isoformat(), (day + timedelta(days=1)).isoformat()]
+
+    decision = _decide(make_policy, _facts(**COLD), change=closed)
+    assert isinstance(decision, Nurtured)
+    assert decision.reengage_at == NOW + timedelta(days=32)
+
+
 def test_tier_and_framework_facts(make_policy: PolicyFactory) -> None:
     def change(data: dict[str, Any]) -> None:
         _nurturing(data)
