@@ -215,3 +215,27 @@ async def test_over_kafka_a_touch_hands_off_and_a_redelivered_reengage_assigns_o
     assigned = [e for _, e, _ in reader.seen if e.type == "lead.assigned"]
     assert sorted(e.subject for e in assigned) == sorted([cold.lead_id, other.lead_id])
     assert len(await kit.assignments(other.lead_id)) == 1
+
+
+async def test_a_touch_in_a_batch_is_decided_with_the_leads_around_it(kit: RouterKit) -> None:
+    """One fetch holding a touch on a nurtured lead between new leads: the handoff's owner and
+    round-robin turn count for the leads decided after it, as one at a time would."""
+    service = kit.service(kit.policy(nurturing))
+    cold = kit.lead(company_size=800)
+    assert await kit.receive(service, cold) == "nurtured"
+    hot = Engagement(demo_request=True)
+    touch = kit.lead(email=cold.contact.email, engagement=hot)
+
+    def elsewhere(i: int) -> str:  # another company: no account learned from the handoff
+        return kit.email(domain=f"other{i}-{kit.tag}.com")
+
+    after = [kit.lead(email=elsewhere(i), company_size=800, engagement=hot) for i in range(2)]
+    async with kit.sessions() as session, session.begin():
+        decided = await service.on_received_many(
+            session, leads=[touch, *after, kit.lead(email=elsewhere(3))], now=utcnow()
+        )
+    assert decided == ["handoff", "assigned", "assigned", "nurtured"]
+    owners = [(await kit.assignments(x.lead_id))[0]["owner_id"] for x in (cold, *after)]
+    # weights 1, 2, 3 (smooth round robin from a fresh state): c, b, then a (tie, lowest id)
+    assert owners == [kit.rep("c"), kit.rep("b"), kit.rep("a")]
+    assert await kit.open_leads(kit.rep("c")) == 1
