@@ -113,7 +113,7 @@ async def reengage(
         account_owner_id=account.owner_id if account else None,
         open_lead=None,
         now=now,
-        reengaged=True,
+        to_sales=True,
         keep_owner=row.owner_id,
     )
     writes = store.Writes()

@@ -129,16 +129,17 @@ def decide(
     open_lead: OpenLeadRef | None,
     now: datetime,
     exclude: frozenset[str] = frozenset(),
-    reengaged: bool = False,
+    to_sales: bool = False,
     keep_owner: str | None = None,
     matched_on: str | None = None,
 ) -> Decision:
     """Decide what happens to a lead; pure, so redelivery recomputes the same decision.
 
     ``exclude`` lists reps that must not get the lead (the previous owner on reassignment).
-    ``reengaged``: the lead's nurture is over (its date came), so nurture rules are skipped
-    and a lead no other rule takes goes to the fallback team; ``keep_owner`` (its previous
-    owner) keeps it while eligible.
+    ``to_sales``: the lead goes to sales whatever nurture rules say (a re-engaged lead: its
+    nurture is over), so they are skipped and a lead no other rule takes goes to the fallback
+    team; a reassignment (anyone in ``exclude``) is one too: a lead sales had never goes back
+    to nurture. ``keep_owner`` (a re-engaged lead's previous owner) keeps it while eligible.
     """
     if open_lead is not None:
         return Merged(
@@ -163,7 +164,7 @@ def decide(
     rule, trace = match_rule(
         {**facts, **qualification.facts()},  # routing rules see the score, tier and stage
         policy.rules,
-        handoff_team=policy.fallback_team if reengaged else None,
+        handoff_team=policy.fallback_team if to_sales or exclude else None,
     )
     lines += [f"Rule {t.rule_id} {t.reason}" for t in trace]
     if rule.nurture:

@@ -103,7 +103,7 @@ def test_tier_and_framework_facts(make_policy: PolicyFactory) -> None:
 def test_a_reengaged_lead_skips_nurture_rules_and_goes_to_the_fallback(
     make_policy: PolicyFactory,
 ) -> None:
-    decision = _decide(make_policy, _facts(**COLD), reengaged=True)
+    decision = _decide(make_policy, _facts(**COLD), to_sales=True)
     assert isinstance(decision, Assigned)
     assert decision.choice.team_id == "inbound" and decision.rule_id == "default"
     skipped = [t for t in decision.rule_trace if t.rule_id == "cold"]
@@ -113,21 +113,27 @@ def test_a_reengaged_lead_skips_nurture_rules_and_goes_to_the_fallback(
         _nurturing(data)
         data["rules"] = [data["rules"][0], {"id": "default", "default": True, "nurture": True}]
 
-    last = _decide(make_policy, _facts(**COLD), reengaged=True, change=nurture_default)
+    last = _decide(make_policy, _facts(**COLD), to_sales=True, change=nurture_default)
     assert isinstance(last, Assigned) and last.rule_id == "handoff"
     assert last.choice.team_id == "inbound"  # the fallback team
     assert isinstance(_decide(make_policy, _facts(**COLD), change=nurture_default), Nurtured)
 
 
+def test_a_reassigned_lead_is_never_sent_back_to_nurture(make_policy: PolicyFactory) -> None:
+    """Sales had it (an escalation or a rejection moves it on): nurture rules do not apply."""
+    decision = _decide(make_policy, _facts(**COLD), exclude=frozenset({"rep-carl"}))
+    assert isinstance(decision, Assigned) and decision.owner_id == "rep-dora"
+
+
 def test_the_previous_owner_keeps_a_reengaged_lead_while_eligible(
     make_policy: PolicyFactory,
 ) -> None:
-    kept = _decide(make_policy, _facts(**COLD), reengaged=True, keep_owner="rep-ben")
+    kept = _decide(make_policy, _facts(**COLD), to_sales=True, keep_owner="rep-ben")
     assert isinstance(kept, Assigned) and kept.owner_id == "rep-ben"
     assert kept.choice.team_id == "emea" and kept.strategy == "previous_owner"
     assert not kept.choice.rr_weights  # nobody's round-robin turn is used up
     full = {"rep-ben": RepState("rep-ben", open_leads=10)}  # capacity 10
-    moved = _decide(make_policy, _facts(**COLD), reengaged=True, keep_owner="rep-ben", states=full)
+    moved = _decide(make_policy, _facts(**COLD), to_sales=True, keep_owner="rep-ben", states=full)
     assert isinstance(moved, Assigned) and moved.owner_id != "rep-ben"
     assert moved.choice.team_id == "inbound"
 
