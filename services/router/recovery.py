@@ -24,6 +24,7 @@ from services.router.domain.facts import flatten_lead
 from services.router.domain.outcomes import EVENT_SOURCE
 from shared.events import Lead, make_event
 from shared.logs import get_logger
+from shared.policy import Policy
 
 if TYPE_CHECKING:  # the service calls this module: import it for types only
     from services.router.service import RouterService
@@ -40,8 +41,11 @@ async def after_failed_reassign(
     reason: str,
     park: bool,
     now: datetime,
+    policy: Policy | None = None,
 ) -> None:
-    """Nobody else could take ``row``'s lead: retry later; with ``park``, park it now."""
+    """Nobody else could take ``row``'s lead (``decision``, under ``policy``: the one the
+    caller decided with, else the live one): retry later; with ``park``, park it now."""
+    policy = policy or service.policy
     if not isinstance(decision, Unassigned):
         return  # disqualified under a newer policy: nothing to retry
     await store_recovery.add_pending(
@@ -54,7 +58,6 @@ async def after_failed_reassign(
     )
     if not park or row.owner_id is None:
         return
-    policy = service.policy
     await store_recovery.park_lead(session, row.lead_id)
     await store.add_open_leads(session, row.owner_id, -1)
     lead = Lead.model_validate(row.lead)
