@@ -181,6 +181,9 @@ class LeadMerged(_Model):
     owner: Person | None
     touch: Lead
     policy_version: str
+    # Which identity key found the lead: "email" (the address's matching key: no +tag, no
+    # Gmail dots), "phone" (E.164), "phone+name" (a shared line and a compatible name).
+    matched_on: str | None = None
 
 
 class LeadNurtured(_Model):

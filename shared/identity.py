@@ -187,3 +187,20 @@ def matching_email(address: str) -> str:
         base = base.replace(".", "") or base
         domain = "gmail.com"
     return f"{base}@{domain}"
+
+
+# --- phones ------------------------------------------------------------------------------------
+
+# International call prefixes people write instead of `+`: `00` (most of the world) and `011`
+# (the North American plan). phonenumbers strips only the prefix of the region it is given,
+# so `001 201 555 0123` from a US lead (whose prefix is 011) or from a lead without a country
+# is not read; `+1 201 555 0123` is, under any region.
+_CALL_PREFIX = re.compile(r"^\s*(?:\(?0{2}\)?|011)[\s.-]*(?=[1-9])")
+
+
+def plus_form(raw: str) -> str | None:
+    """A number written with an international call prefix, in `+` form (`0049 30 1234` ->
+    `+49 30 1234`, `011 44 20 …` -> `+44 20 …`); None when it has none. Parse the result as
+    usual: a number that then is not valid is still not one."""
+    found = _CALL_PREFIX.match(raw)
+    return "+" + raw[found.end() :] if found else None

@@ -10,17 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from services.router import store
 from services.router.domain.accounts import business_domain
 from services.router.domain.assignment import RepState
+from services.router.domain.matching import fold_name, merge_facts
 from shared.events import Lead
 
 
 def keys_of(lead: Lead) -> store.LeadKeys:
     """What the lead's decision looks other rows up by."""
     return store.LeadKeys(
-        lead.lead_id, lead.contact.email, lead.contact.phone, business_domain(lead)
+        lead.lead_id,
+        lead.contact.email,
+        lead.contact.phone,
+        business_domain(lead),
+        fold_name(lead.contact.first_name, lead.contact.last_name),
     )
 
 
@@ -32,6 +38,14 @@ class RunOverlay:
 
     accounts: dict[str, str] = field(default_factory=dict)  # business domain -> first owner
     by_domain: dict[str, list[tuple[str, datetime]]] = field(default_factory=dict)
+    docs: dict[str, dict[str, Any]] = field(default_factory=dict)  # open leads merged into
+
+    def merged(self, writes: store.Writes, found: store.DecisionInputs, lead: Lead) -> None:
+        """A touch merged into ``found.open_lead``: its facts reach that lead's document
+        (`domain.matching.merge_facts`), written with the run and read by its later touches."""
+        if found.open_lead is not None:
+            doc = merge_facts(found.open_lead.lead, lead.model_dump(mode="json"))
+            self.docs[found.open_lead.lead_id] = writes.lead_docs[found.open_lead.lead_id] = doc
 
     @staticmethod
     def mark(writes: store.Writes) -> tuple[int, int]:
@@ -50,6 +64,9 @@ class RunOverlay:
         domain: str | None,
         states: dict[str, RepState],
     ) -> store.DecisionInputs:
+        row = found.open_lead
+        if row is not None and row.lead_id in self.docs:  # merged into earlier in this run
+            found = replace(found, open_lead=replace(row, lead=self.docs[row.lead_id]))
         if not domain or (domain not in self.accounts and domain not in self.by_domain):
             return replace(found, states=states)
         earlier = found.earlier

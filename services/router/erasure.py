@@ -16,12 +16,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router import store
+from services.router import store, store_identity
+from services.router.domain.matching import email_key, phone_key
 from services.router.domain.outcomes import EVENT_SOURCE
 from shared.db import Outbox
 from shared.errors import DomainError
 from shared.events import ContactErased, Lead, erase_lead_data, make_event
-from shared.identity import InvalidAddress, canonical_email
+from shared.identity import InvalidAddress, canonical_email, plus_form
 from shared.lead_facts import normalise_phone
 from shared.logs import get_logger, scrub
 
@@ -40,7 +41,8 @@ REJECTED_PREFIX = "rejected by owner"
 def normalise_contact(email: str | None, phone: str | None) -> tuple[str | None, str | None]:
     """The contact as intake stored it: the canonical e-mail (shared.identity: IDNA 2008,
     so `Anna@Straße.de` is `anna@xn--strae-oqa.de`, never `strasse.de`), the phone in E.164
-    (shared.lead_facts, as intake reads a `+<country>` number).
+    (shared.lead_facts, as intake reads a `+<country>` number, or one written with the
+    `00` / `011` international call prefix: shared.identity.plus_form).
 
     Never echoes the values in errors (they are personal data).
     """
@@ -53,6 +55,8 @@ def normalise_contact(email: str | None, phone: str | None) -> tuple[str | None,
             fields.append({"name": "email", "message": "not an e-mail address"})
     if phone is not None and phone.strip():
         norm_phone = normalise_phone(phone, None)
+        if norm_phone is None and (plus := plus_form(phone)) is not None:
+            norm_phone = normalise_phone(plus, None)  # `0049 …`, `011 44 …`
         if norm_phone is None:
             fields.append(
                 {"name": "phone", "message": "not a valid phone number in +<country> form"}
@@ -106,7 +110,9 @@ async def erase_leads(
 ) -> None:
     """Erase these leads' personal data in the router, log the erasure and publish
     `contact.erased` (ids only) in the same transaction, so intake, followup and sales tools
-    follow. Idempotent: erasing an erased lead changes nothing."""
+    follow. Idempotent: erasing an erased lead changes nothing. Their identity keys
+    (`router.contact_keys`: address, phone, name) go too."""
+    await store_identity.forget_keys(session, lead_ids)
     for lead_id, doc in (await store.lead_documents(session, lead_ids)).items():
         await store.erase_lead(session, lead_id=lead_id, lead=erase_lead_data(doc), at=now)
     for decision_id, trace in await store.decision_traces(session, lead_ids):
@@ -146,10 +152,15 @@ async def erase_contact(
 ) -> tuple[str, list[str]]:
     """Right to erasure: every lead of this contact loses its personal data; returns
     (erasure id, lead ids). Taken under the assignment lock, so no decision for the same
-    contact is half-way through while the leads are erased."""
+    contact is half-way through while the leads are erased. The leads are found by the
+    stored address and phone and by the identity keys (`domain.matching`): `ana+news@…`,
+    `ana@…` and, at Gmail, `a.na@…` are one contact's and are erased together."""
     norm_email, norm_phone = normalise_contact(email, phone)
     await store.lock_assignments(session)
     lead_ids = await store.contact_lead_ids(session, email=norm_email, phone=norm_phone)
+    keys = [k for k in (email_key(norm_email), phone_key(norm_phone)) if k]
+    by_key = await store_identity.lead_ids_by_keys(session, keys)
+    lead_ids += sorted(set(by_key) - set(lead_ids))
     erasure_id = str(uuid.uuid4())
     await store.remember_erased_contact(
         session, digests=contact_digests(norm_email, norm_phone), erasure_id=erasure_id, at=now

@@ -182,6 +182,8 @@ class RouterService:
                             parked_retry=parked_retry,
                         )
                     )
+                    if decided[-1] == "merged":  # its new facts reach the open lead
+                        overlay.merged(writes, found, lead)
                 overlay.record(writes, mark, lead)
                 if len(writes.leads) >= self.write_chunk:  # written while the next are decided
                     await behind.submit(store.write(session, writes))
@@ -223,6 +225,7 @@ class RouterService:
             account_owner_id=account.owner_id if account else None,
             open_lead=inputs.open_lead,
             now=now,
+            matched_on=inputs.matched_on,
         )
         if parked_retry and isinstance(decision, Unassigned):
             return "unassigned"  # still parked: the caller rolls back, nothing is recorded

@@ -10,6 +10,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.router import store_identity
+from services.router.domain import matching
 from services.router.domain.assignment import RepState
 from services.router.domain.writes import Writes as Writes  # the rows `write` takes
 
@@ -243,6 +245,7 @@ async def erase_lead(
     await session.execute(
         text(
             "UPDATE router.leads SET email = NULL, phone = NULL, lead = CAST(:lead AS jsonb), "
+            "received_lead = NULL, "
             "erased_at = coalesce(erased_at, :at), updated_at = now() WHERE lead_id = :id"
         ),
         {"id": lead_id, "lead": orjson.dumps(lead).decode(), "at": at},
@@ -357,6 +360,7 @@ class DecisionInputs:
     account_owner: str | None  # learned owner of the business domain, if any
     earlier: list[tuple[str, datetime]]  # earlier leads of the contact or account, newest first
     states: dict[str, RepState]
+    matched_on: str | None = None  # the identity key that found open_lead (domain.matching)
 
 
 def _recent(column: str, value: str) -> str:
@@ -375,9 +379,10 @@ _INPUTS = text(
     "SELECT s.seen IS NOT NULL AS seen, "
     "(SELECT owner_id FROM router.accounts WHERE domain = i.domain) AS account_owner, "
     "er.ids, er.ats, "
-    "o.lead_id, o.status, o.owner_id, o.team_id, o.assignment_seq, o.lead, o.closed_at "
+    "mc.cands "
     "FROM unnest(CAST(:ids AS uuid[]), CAST(:emails AS text[]), CAST(:phones AS text[]), "
-    "CAST(:domains AS text[])) WITH ORDINALITY AS i (id, email, phone, domain, n) "
+    "CAST(:domains AS text[]), CAST(:ekeys AS text[])) "
+    "WITH ORDINALITY AS i (id, email, phone, domain, ekey, n) "
     # a lateral probe, not EXISTS: for a few hundred ids the planner would hash the whole table
     "LEFT JOIN LATERAL (SELECT true AS seen FROM router.leads WHERE lead_id = i.id) s ON true "
     "CROSS JOIN LATERAL (SELECT coalesce(array_agg(e.id ORDER BY e.at DESC, e.id DESC), '{}') "
@@ -386,17 +391,11 @@ _INPUTS = text(
     f"{_recent('email', 'i.email')} UNION {_recent('phone', 'i.phone')} "
     f"UNION {_recent('company_domain', 'i.domain')}"
     ") m ORDER BY m.at DESC, m.id DESC LIMIT :earlier) e) er "
-    "LEFT JOIN LATERAL (SELECT m.* FROM (SELECT l.lead_id::text, l.status, l.owner_id, "
-    "l.team_id, l.assignment_seq, l.lead, l.closed_at, l.received_at FROM router.leads l "
-    "WHERE l.status IN ('assigned', 'nurtured', 'parked') AND l.closed_at IS NULL "
-    "AND l.open_until > :now "
-    "AND (i.email IS NOT NULL AND l.email = i.email OR i.phone IS NOT NULL AND l.phone = i.phone) "
-    "OFFSET 0) m ORDER BY m.received_at DESC LIMIT 1) o ON true ORDER BY i.n"
+    + store_identity.CANDIDATES
+    + " ORDER BY i.n"
 )
-# `OFFSET 0` fences the open-lead look-up: planned without the outer ORDER BY … LIMIT, it
-# uses the e-mail / phone indexes (a few rows) instead of walking `leads_received_at`
-# backwards until enough rows match, which is what the planner picks while the table's
-# statistics are stale and which reads the whole table for a contact with few leads.
+# The open lead: the identity keys' candidates (store_identity.CANDIDATES), chosen by
+# domain.matching.choose; the e-mail and phone columns still find the earlier leads.
 EARLIER_LIMIT = 10
 
 
@@ -408,6 +407,7 @@ class LeadKeys:
     email: str | None
     phone: str | None
     domain: str | None
+    name: str | None = None  # folded (domain.matching.fold_name): evidence for a shared phone
 
     def keys(self) -> set[tuple[str, str]]:
         """Lookup keys two leads must not share to be decided from the same read.
@@ -416,6 +416,7 @@ class LeadKeys:
         its domain (a learned account, an earlier lead) is applied in memory by the caller.
         """
         pairs = [("id", self.lead_id), ("e", self.email), ("p", self.phone)]
+        pairs.append(("k", matching.email_key(self.email)))  # +tag variants: one run each
         return {(k, v) for k, v in pairs if v}
 
 
@@ -434,23 +435,35 @@ async def decision_inputs(
             "emails": [k.email for k in leads],
             "phones": [k.phone for k in leads],
             "domains": [k.domain for k in leads],
+            "ekeys": [matching.email_key(k.email) for k in leads],
             "now": now,
             "earlier": EARLIER_LIMIT,
         },
     )
     out = []
     for k, r in zip(leads, rows, strict=True):
-        open_lead = LeadRow(*r[4:]) if r[4] is not None and (k.email or k.phone) else None
+        found = matching.choose(
+            store_identity.candidates(r[4]), email=matching.email_key(k.email), name=k.name
+        )
         out.append(
             DecisionInputs(
                 seen=bool(r[0]),
-                open_lead=open_lead,
+                open_lead=_open_row(found.candidate) if found else None,
                 account_owner=r[1],
                 earlier=list(zip(r[2], r[3], strict=True)),
                 states=states,
+                matched_on=found.matched_on if found else None,
             )
         )
     return out
+
+
+def _open_row(c: matching.Candidate) -> LeadRow:
+    row = c.row
+    return LeadRow(
+        c.lead_id, row["status"], row["owner_id"], row["team_id"], row["assignment_seq"],
+        row["lead"], None,
+    )  # fmt: skip
 
 
 _LEAD_COLS = (
@@ -546,8 +559,13 @@ _WRITE = text(
     "CAST(:d_version AS text[]), CAST(:d_at AS timestamptz[]), CAST(:d_trace AS jsonb[]))), "
     "o AS (INSERT INTO router.outbox (event_id, topic, key, payload) "
     "SELECT * FROM unnest(CAST(:o_id AS text[]), CAST(:o_topic AS text[]), "
-    "CAST(:o_key AS text[]), CAST(:o_payload AS bytea[])) ON CONFLICT (event_id) DO NOTHING) "
-    "SELECT 1"
+    "CAST(:o_key AS text[]), CAST(:o_payload AS bytea[])) ON CONFLICT (event_id) DO NOTHING), "
+    + store_identity.WRITE_KEYS
+    # the lead as received is kept aside (the what-if replay decides on it again)
+    + ", lu AS (UPDATE router.leads l SET received_lead = coalesce(l.received_lead, l.lead), "
+    "lead = u.doc, updated_at = now() FROM "
+    "unnest(CAST(:u_id AS uuid[]), CAST(:u_doc AS jsonb[])) AS u (id, doc) WHERE l.lead_id = u.id)"
+    " SELECT 1"
 )
 
 
@@ -579,4 +597,7 @@ async def write(session: AsyncSession, w: Writes) -> None:
     params["o_topic"] = [o[1] for o in w.outbox]
     params["o_key"] = [o[2] for o in w.outbox]
     params["o_payload"] = [o[3] for o in w.outbox]
+    params.update(store_identity.key_params(matching.key_rows(w.leads)))  # the contacts' keys
+    params["u_id"] = list(w.lead_docs)
+    params["u_doc"] = [orjson.dumps(doc).decode() for doc in w.lead_docs.values()]
     await session.execute(_WRITE, params)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from services.router import store
 from services.router.domain.assignment import RepState
+from services.router.domain.matching import email_key
 from shared.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -225,6 +226,7 @@ async def test_a_big_account_costs_a_decision_ten_rows_per_key(own_db: AsyncSess
         "emails": [f"new.{tag}@{domain}"],
         "phones": [None],
         "domains": [domain],
+        "ekeys": [email_key(f"new.{tag}@{domain}")],
         "now": NOW,
         "earlier": store.EARLIER_LIMIT,
     }

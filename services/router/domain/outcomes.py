@@ -162,9 +162,13 @@ def merged(
         owner=person(rec.policy, owner),
         touch=lead,
         policy_version=rec.policy.version_id,
+        matched_on=decision.matched_on,
     )
     rec.emit("lead.merged", lead.lead_id, data, derived_id(lead.lead_id, "merged"))
-    rec.trace(lead.lead_id, "merged", decision.explanation, into_lead_id=into, owner_id=owner)
+    rec.trace(
+        lead.lead_id, "merged", decision.explanation, into_lead_id=into, owner_id=owner,
+        matched_on=decision.matched_on,
+    )  # fmt: skip
     return Recorded("merged", open_team or "none", "none", scored=False)
 
 

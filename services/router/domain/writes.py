@@ -30,6 +30,8 @@ class Writes:
     weights: dict[str, int] = field(default_factory=dict)
     decisions: list[tuple[str, str, str, datetime, str]] = field(default_factory=list)
     outbox: list[tuple[str, str, str, bytes]] = field(default_factory=list)
+    # Stored leads' new documents (a merged touch's facts reach its open lead), one per lead.
+    lead_docs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add_open(self, rep_id: str, delta: int) -> None:
         self.open_deltas[rep_id] = self.open_deltas.get(rep_id, 0) + delta

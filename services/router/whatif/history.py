@@ -72,7 +72,7 @@ class History:
 _LEADS = text(
     """
     SELECT l.lead_id::text AS lead_id, l.received_at, l.closed_at, l.status, l.email, l.phone,
-           l.lead, l.score, l.tier, l.stage, l.assignment_seq,
+           coalesce(l.received_lead, l.lead) AS lead, l.score, l.tier, l.stage, l.assignment_seq,
            a.owner_id, a.team_id, a.rule_id, a.reason,
            coalesce(position(:mark in d.trace::text) > 0, false) AS capacity_skip
     FROM router.leads l

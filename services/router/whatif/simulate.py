@@ -6,8 +6,10 @@ decision function (``domain.decision.decide``) for every lead in ``received_at``
 
 * rep state (open leads, smooth weighted round-robin current weights), starting from the leads
   that were open when the period began and zero weights;
-* the open leads per email and phone, so a returning contact is merged exactly as
-  ``store.find_open_lead`` would (assigned, not closed, ``open_until`` not passed);
+* the contacts' identity keys (``router.contact_keys``: each lead's e-mail matching key and
+  phone, pointing at the lead it ended in), so a returning contact is merged by the router's
+  own rule (``domain.matching.choose``) into a lead assigned, not closed, ``open_until`` not
+  passed;
 * the accounts learned from first assignments (the ``router.accounts`` rows ``store.write``
   inserts), on top of those learned before the period and the policy's own accounts, matched
   by the router's own ``domain.accounts.match_account``.
@@ -36,6 +38,14 @@ from services.router.domain.decision import (
     decide,
 )
 from services.router.domain.facts import flatten_lead
+from services.router.domain.matching import (
+    PHONE,
+    Candidate,
+    choose,
+    email_key,
+    fold_name,
+    phone_key,
+)
 from services.router.whatif.history import HistoricLead, History
 from shared.policy import Policy
 
@@ -172,18 +182,22 @@ class _Replay:
 
     policy: Policy
     states: dict[str, RepState] = field(default_factory=dict)
-    by_email: dict[str, list[_Open]] = field(default_factory=dict)
-    by_phone: dict[str, list[_Open]] = field(default_factory=dict)
+    # identity key -> (the lead it points at, the e-mail key and folded name given with it)
+    keys: dict[str, list[tuple[str, str | None, str | None]]] = field(default_factory=dict)
     by_id: dict[str, _Open] = field(default_factory=dict)
     accounts: dict[str, str] = field(default_factory=dict)
 
     def add_open(self, item: _Open, email: str | None, phone: str | None) -> None:
         self.by_id[item.lead_id] = item
-        if email:
-            self.by_email.setdefault(email, []).append(item)
-        if phone:
-            self.by_phone.setdefault(phone, []).append(item)
+        self.add_keys(item.lead_id, email, phone, None)
         self.bump(item.owner_id, +1)
+
+    def add_keys(self, target: str, email: str | None, phone: str | None, name: str | None) -> None:
+        """What `store.write` stores in ``router.contact_keys`` for a lead ending in ``target``."""
+        ekey = email_key(email)
+        for key in (ekey, phone_key(phone)):
+            if key:
+                self.keys.setdefault(key, []).append((target, ekey, name))
 
     def bump(self, rep_id: str, delta: int) -> None:
         old = self.states.get(rep_id) or RepState(rep_id)
@@ -197,18 +211,28 @@ class _Replay:
             item.closed = True
             self.bump(item.owner_id, -1)
 
-    def open_lead(self, email: str | None, phone: str | None, now: datetime) -> _Open | None:
-        """Like ``store.find_open_lead``: the latest open lead with the same email or phone."""
-        best: _Open | None = None
-        for key, index in ((email, self.by_email), (phone, self.by_phone)):
-            if not key:
-                continue
-            for item in reversed(index.get(key, ())):
-                if not item.closed and item.open_until is not None and item.open_until > now:
-                    if best is None or item.received_at > best.received_at:
-                        best = item
-                    break
-        return best
+    def open_lead(
+        self, email: str | None, phone: str | None, name: str | None, now: datetime
+    ) -> _Open | None:
+        """Like ``store.decision_inputs``: the open lead ``domain.matching.choose`` picks."""
+        cands = []
+        for via, key in (("email", email_key(email)), (PHONE, phone_key(phone))):
+            grouped: dict[str, tuple[set[str], set[str]]] = {}
+            for target, ekey, given in self.keys.get(key or "", ()):
+                emails, names = grouped.setdefault(target, (set(), set()))
+                emails.update([ekey] if ekey else [])
+                names.update([given] if given else [])
+            for target, (emails, names) in grouped.items():
+                item = self.by_id.get(target)
+                is_open = bool(
+                    item and not item.closed and item.open_until and item.open_until > now
+                )
+                at = item.received_at.timestamp() if item else 0.0
+                cands.append(
+                    Candidate(via, target, frozenset(emails), frozenset(names), is_open, at)
+                )
+        found = choose(cands, email=email_key(email), name=name)
+        return self.by_id[found.candidate.lead_id] if found else None
 
     def account_owner(self, domain: str | None) -> str | None:
         """The matched account's owner: policy accounts first, then those learned."""
@@ -219,7 +243,8 @@ class _Replay:
         now = lead.received_at
         contact = lead.lead.get("contact") or {}
         domain = stored_business_domain(contact)
-        found = self.open_lead(lead.email, lead.phone, now)
+        name = fold_name(contact.get("first_name"), contact.get("last_name"))
+        found = self.open_lead(lead.email, lead.phone, name, now)
         open_ref = OpenLead(found.lead_id, found.owner_id, found.team_id) if found else None
         decision = decide(
             facts=flatten_lead(lead.lead),
@@ -230,7 +255,9 @@ class _Replay:
             now=now,
         )
         if isinstance(decision, Merged):
+            self.add_keys(decision.into_lead_id, lead.email, lead.phone, name)
             return _Result("merged")
+        self.add_keys(lead.lead_id, lead.email, lead.phone, name)
         q = decision.qualification
         if isinstance(decision, Disqualified):
             return _Result("disqualified", rule_id=decision.rule_id, tier=q.tier, stage=q.stage)
@@ -255,7 +282,8 @@ class _Replay:
         if domain and domain not in self.accounts:
             self.accounts[domain] = owner
         open_until = now + timedelta(days=self.policy.dedupe.open_lead_days)
-        self.add_open(_Open(lead.lead_id, now, owner, team, open_until), lead.email, lead.phone)
+        self.by_id[lead.lead_id] = _Open(lead.lead_id, now, owner, team, open_until)
+        self.bump(owner, +1)
         return _Result(
             "assigned",
             owner_id=owner,
