@@ -46,13 +46,15 @@ CANDIDATES = (
     + " UNION ALL "
     + _PROBE.format(via="phone", key="'p:' || i.phone")
     + ") k GROUP BY k.via, k.target_id) g "
-    "JOIN router.leads l ON l.lead_id = g.target_id) mc ON true"
+    # OFFSET 0: each candidate's lead by its primary key, never a join over all leads
+    "CROSS JOIN LATERAL (SELECT * FROM router.leads l WHERE l.lead_id = g.target_id OFFSET 0) l"
+    ") mc ON true"
 )
 WRITE_KEYS = (
     "ck AS (INSERT INTO router.contact_keys (key, lead_id, target_id, email_key, name, at) "
     "SELECT * FROM unnest(CAST(:k_key AS text[]), CAST(:k_lead AS uuid[]), "
     "CAST(:k_target AS uuid[]), CAST(:k_email AS text[]), CAST(:k_name AS text[]), "
-    "CAST(:k_at AS timestamptz[])) ON CONFLICT (key, lead_id) DO UPDATE SET "
+    "CAST(:k_at AS timestamptz[])) ON CONFLICT (lead_id, key) DO UPDATE SET "
     "target_id = excluded.target_id, email_key = excluded.email_key, name = excluded.name, "
     "at = excluded.at)"
 )

@@ -4,11 +4,17 @@ merged touch's facts reach that lead, and an erasure by one spelling erases the 
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.router import store
 from services.router.erasure import erase_contact
+from services.router.store_identity import CANDIDATE_LIMIT
 from shared.db import Outbox
 from shared.events import Contact, LeadMerged, utcnow
 from tests.router.conftest import RouterKit
@@ -94,3 +100,44 @@ async def test_an_erasure_by_one_spelling_erases_the_tagged_ones(kit: RouterKit)
         ids=lead_ids,
     )
     assert rows[0]["n"] == 0  # the keys are personal data: gone with the leads
+
+
+async def test_a_busy_shared_line_costs_a_decision_a_bounded_read(db: AsyncSession) -> None:
+    """400 of 4,000 stored touches gave one switchboard number: the phone probe reads the newest
+    `CANDIDATE_LIMIT` key rows off `contact_keys_recent`, not all 400 (hot path: one read)."""
+    tag = uuid.uuid4().hex[:8]
+    line, w = "+4930" + str(int(tag, 16) % 10**8).zfill(8), store.Writes()
+    for i in range(4000):  # 400 on the line, the others with numbers of their own
+        lead_id = str(uuid.uuid4())
+        w.leads.append(
+            {"lead_id": lead_id, "source": "web", "received_at": utcnow() - timedelta(seconds=i),
+             "email": f"p{i}.{tag}@line.example", "phone": line if i < 400 else f"+1{i}{tag}",
+             "company_domain": None,
+             "status": "disqualified", "owner_id": None, "team_id": None, "assignment_seq": 0,
+             "merged_into": None, "score": 0, "tier": "cold", "stage": "lead",
+             "policy_version": "v", "lead": {"lead_id": lead_id}, "open_until": None}
+        )  # fmt: skip
+    await store.write(db, w)
+    await db.execute(text("ANALYZE router.contact_keys, router.leads"))  # as autovacuum would
+    params: dict[str, Any] = {
+        "ids": [str(uuid.uuid4())], "emails": [None], "phones": [line], "domains": [None],
+        "ekeys": [None], "now": utcnow(), "earlier": store.EARLIER_LIMIT,
+    }  # fmt: skip
+    plan: Any = (
+        await db.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + str(store._INPUTS)), params)
+    ).scalar()
+    scans = [n for n in _nodes(plan[0]["Plan"]) if n.get("Relation Name") == "contact_keys"]
+    assert scans
+    assert max(n["Actual Rows"] * n["Actual Loops"] for n in scans) <= CANDIDATE_LIMIT
+    leads = [n for n in _nodes(plan[0]["Plan"]) if n.get("Relation Name") == "leads"]
+    assert max(n["Actual Rows"] * n["Actual Loops"] for n in leads) <= CANDIDATE_LIMIT
+    (found,) = await store.decision_inputs(
+        db, leads=[store.LeadKeys(params["ids"][0], None, line, None)], now=utcnow()
+    )
+    assert found.open_lead is None  # none open, and a line of 400 addresses merges nobody
+
+
+def _nodes(node: dict[str, Any]) -> Any:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _nodes(child)

@@ -1,12 +1,14 @@
 """router: identity keys per contact, so a touch finds the person behind any key it gives;
 the lead as received kept aside once merged touches add facts to it (`leads.received_lead`).
 
-`contact_keys`: one row per (key, lead) for every stored lead: its e-mail's matching key
+`contact_keys`: one row per (lead, key) for every stored lead: its e-mail's matching key
 (`e:` + `shared.identity.matching_email`: no `+tag`, no Gmail dots) and its E.164 phone
 (`p:` + number), the lead the touch ended in (`target_id`: itself, or the lead it was merged
 into), the e-mail key given with it (a phone seen with several is a shared line) and the
 folded name (supporting evidence only). Written with each decision in the same statement;
-read by `decision_inputs` through `contact_keys_recent` (the newest rows of a key first).
+read by `decision_inputs` through `contact_keys_recent` (the newest rows of a key first: the
+only index that starts with the key, so the planner cannot pick another and sort); the
+primary key serves erasure, by lead.
 Personal data: an erasure deletes a lead's rows.
 
 Backfill: existing leads' keys, the e-mail key derived in SQL as `matching_email` does it
@@ -49,12 +51,11 @@ def upgrade() -> None:
             email_key text,
             name text,
             at timestamptz NOT NULL,
-            PRIMARY KEY (key, lead_id)
+            PRIMARY KEY (lead_id, key)
         )
         """
     )
     op.execute("CREATE INDEX contact_keys_recent ON router.contact_keys (key, at DESC)")
-    op.execute("CREATE INDEX contact_keys_lead ON router.contact_keys (lead_id)")
     op.execute(
         f"""
         INSERT INTO router.contact_keys (key, lead_id, target_id, email_key, name, at)
