@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -375,3 +376,42 @@ async def test_the_new_lead_events_reach_subscribers_and_unknown_types_plan_noth
     # two leads, sent concurrently: in either order
     assert sorted(q.event()["type"] for q in rx.requests) == ["lead.nurtured", "lead.parked"]
     assert [x["event_id"] for x in await r.rows(ep)] == [parked.id, nurtured.id]
+
+
+async def test_a_send_slot_is_free_before_its_record_but_records_cannot_fall_behind(
+    rig: RigFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the database slow to record (here: blocked), an endpoint keeps sending while its
+    finished attempts wait for their write, up to `concurrency` of them; then it stops
+    claiming until the records are committed."""
+    ep = name()
+    async with Receiver(always(Reply())) as rx:
+        r = rig([(ep, rx.url())], concurrency=2)
+        d = r.dispatcher
+        release = asyncio.Event()
+        write = d._write
+
+        async def slow_write(batch: list[Any]) -> bool:
+            await release.wait()
+            return await write(batch)
+
+        monkeypatch.setattr(d, "_write", slow_write)
+        events = [lead_assigned() for _ in range(6)]
+        await r.publish(*events)
+        await d.start()
+        await rx.wait_for(4)  # two slots, and two more once the first two were sent
+        for _ in range(200):  # a bound: until the four sends are done and wait for records
+            if d.unrecorded[ep] == 4:
+                break
+            await asyncio.sleep(0.05)
+        assert (d.inflight[ep], d.unrecorded[ep], d._free(ep)) == (0, 4, 0)
+        assert (await d._tick())[0] == 0  # nothing claimed while they wait
+        release.set()
+        await rx.wait_for(6)
+        for _ in range(200):
+            if all(x["status"] == "delivered" for x in await r.rows(ep)):
+                break
+            await asyncio.sleep(0.05)
+        await d.stop()
+    assert sorted(q.headers["webhook-id"] for q in rx.requests) == sorted(e.id for e in events)
+    assert [x["status"] for x in await r.rows(ep)] == ["delivered"] * 6
