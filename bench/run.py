@@ -49,7 +49,7 @@ FULL: dict[str, Any] = {
     "notify_warmup": 40,
     "notify_grace_s": 15.0,
     "notify_planted_delay_ms": 0.0,  # > 0: healthy receivers answer this late, with-dead run
-    "notify_processes": 2,  # notify replicas (one database, one consumer group)
+    "notify_processes": 1,  # notify replicas (one database, one consumer group); 2 to check scaling
 }
 QUICK: dict[str, Any] = {
     **FULL,
