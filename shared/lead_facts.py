@@ -21,7 +21,13 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from shared.events import EmailKind, Seniority
-from shared.identity import InvalidAddress, canonical_domain, canonical_email, email_kind
+from shared.identity import (
+    InvalidAddress,
+    canonical_domain,
+    canonical_email,
+    email_kind,
+    plus_form,
+)
 
 MAX_TEXT = 500
 MAX_PHONE_INPUT = 64
@@ -80,19 +86,26 @@ def normalise_email(raw: str) -> NormalisedEmail:
 
 
 def normalise_phone(raw: str, country: str | None) -> str | None:
-    """E.164, reading local numbers in the lead's country; None when not a valid number."""
+    """E.164, reading local numbers in the lead's country; None when not a valid number.
+
+    A number phonenumbers cannot read with the lead's country is read once more in `+` form
+    when it starts with an international call prefix (`shared.identity.plus_form`): `001 …`
+    from a US lead (whose own prefix is 011) or `0049 …` without a country."""
     text = raw.strip()
     if not text or len(text) > MAX_PHONE_INPUT:
         return None
     region = country.upper() if country and country.upper() in _ALPHA2 else None
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    e164: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return e164
+    for spelling in (text, plus_form(text)):
+        if spelling is None:
+            continue
+        try:
+            number = phonenumbers.parse(spelling, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            e164: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            return e164
+    return None
 
 
 # --- names -----------------------------------------------------------------------------------

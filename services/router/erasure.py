@@ -22,7 +22,7 @@ from services.router.domain.outcomes import EVENT_SOURCE
 from shared.db import Outbox
 from shared.errors import DomainError
 from shared.events import ContactErased, Lead, erase_lead_data, make_event
-from shared.identity import InvalidAddress, canonical_email, plus_form
+from shared.identity import InvalidAddress, canonical_email
 from shared.lead_facts import normalise_phone
 from shared.logs import get_logger, scrub
 
@@ -42,7 +42,7 @@ def normalise_contact(email: str | None, phone: str | None) -> tuple[str | None,
     """The contact as intake stored it: the canonical e-mail (shared.identity: IDNA 2008,
     so `Anna@Straße.de` is `anna@xn--strae-oqa.de`, never `strasse.de`), the phone in E.164
     (shared.lead_facts, as intake reads a `+<country>` number, or one written with the
-    `00` / `011` international call prefix: shared.identity.plus_form).
+    `00` / `011` international call prefix).
 
     Never echoes the values in errors (they are personal data).
     """
@@ -55,8 +55,6 @@ def normalise_contact(email: str | None, phone: str | None) -> tuple[str | None,
             fields.append({"name": "email", "message": "not an e-mail address"})
     if phone is not None and phone.strip():
         norm_phone = normalise_phone(phone, None)
-        if norm_phone is None and (plus := plus_form(phone)) is not None:
-            norm_phone = normalise_phone(plus, None)  # `0049 …`, `011 44 …`
         if norm_phone is None:
             fields.append(
                 {"name": "phone", "message": "not a valid phone number in +<country> form"}

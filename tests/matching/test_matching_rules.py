@@ -18,6 +18,8 @@ from services.router.domain.matching import (
     merge_facts,
     names_compatible,
 )
+from shared.identity import plus_form
+from shared.lead_facts import normalise_phone
 
 AT = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -120,8 +122,12 @@ def test_a_merge_brings_new_facts_and_keeps_the_strictest_consent() -> None:
 
 
 def test_a_number_with_an_international_call_prefix_reads_as_plus() -> None:
-    from shared.identity import plus_form
-
+    """The phone key: intake reads `00`/`011` prefixes whatever the lead's country says."""
     assert plus_form("001 201 555 0123") == "+1 201 555 0123"  # 00 from a US lead (011 there)
     assert plus_form("011 44 20 7946 0958") == "+44 20 7946 0958"
     assert plus_form("030 1234567") is None and plus_form("+49 30 1234567") is None
+    assert normalise_phone("001 201 638 9597", "US") == "+12016389597"
+    assert normalise_phone("0012016389597", None) == "+12016389597"
+    assert normalise_phone("011 44 20 7946 0958", "DE") == "+442079460958"
+    assert normalise_phone("0113 496 0000", "GB") == "+441134960000"  # Leeds, not a prefix
+    assert normalise_phone("0113 496 0000", None) is None
