@@ -39,6 +39,7 @@ class RunOverlay:
     accounts: dict[str, str] = field(default_factory=dict)  # business domain -> first owner
     by_domain: dict[str, list[tuple[str, datetime]]] = field(default_factory=dict)
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)  # open leads merged into
+    moved: dict[str, str] = field(default_factory=dict)  # account -> owner after its owner left
 
     def merged(self, writes: store.Writes, found: store.DecisionInputs, lead: Lead) -> None:
         """A touch merged into ``found.open_lead``: its facts reach that lead's document
@@ -57,6 +58,8 @@ class RunOverlay:
             stored.append((lead.lead_id, lead.received_at))
         for domain, owner_id, _ in writes.accounts[mark[1] :]:
             self.accounts.setdefault(domain, owner_id)  # ON CONFLICT DO NOTHING: first wins
+        for domain, _, owner_id, _ in writes.account_moves:  # domain.account_moves
+            self.moved[domain] = owner_id
 
     def apply(
         self,
@@ -67,14 +70,16 @@ class RunOverlay:
         row = found.open_lead
         if row is not None and row.lead_id in self.docs:  # merged into earlier in this run
             found = replace(found, open_lead=replace(row, lead=self.docs[row.lead_id]))
-        if not domain or (domain not in self.accounts and domain not in self.by_domain):
+        if not domain or not (
+            {domain} & (self.accounts.keys() | self.by_domain.keys() | self.moved.keys())
+        ):
             return replace(found, states=states)
         earlier = found.earlier
         if domain in self.by_domain:
             merged = earlier + self.by_domain[domain]
             merged.sort(key=lambda pair: pair[1], reverse=True)
             earlier = merged[: store.EARLIER_LIMIT]
-        owner = found.account_owner or self.accounts.get(domain)
+        owner = self.moved.get(domain) or found.account_owner or self.accounts.get(domain)
         return replace(found, states=states, earlier=earlier, account_owner=owner)
 
 

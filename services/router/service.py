@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router import erasure, nurture, recovery, store
 from services.router.batching import RunOverlay, keys_of, runs
-from services.router.domain import outcomes
+from services.router.domain import account_moves, outcomes
 from services.router.domain.accounts import AccountMatch, business_domain, match_account
 from services.router.domain.assignment import RepState, eligible, state_of
 from services.router.domain.decision import Assigned, Merged, Unassigned, decide
@@ -227,6 +227,11 @@ class RouterService:
             now=now,
             matched_on=inputs.matched_on,
         )
+        gone = account_moves.departed(policy, inputs.account_owner) if not account else None
+        if gone and domain and isinstance(decision, Assigned):  # the account moves: say why
+            line = account_moves.moved_line(domain, gone, decision.owner_id)
+            decision = replace(decision, explanation=(*decision.explanation, line))
+            writes.account_moves.append((domain, gone, decision.owner_id, lead.lead_id))
         if parked_retry and isinstance(decision, Unassigned):
             return "unassigned"  # still parked: the caller rolls back, nothing is recorded
         recorded = outcomes.received(

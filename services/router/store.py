@@ -565,6 +565,11 @@ _WRITE = text(
     + ", lu AS (UPDATE router.leads l SET received_lead = coalesce(l.received_lead, l.lead), "
     "lead = u.doc, updated_at = now() FROM "
     "unnest(CAST(:u_id AS uuid[]), CAST(:u_doc AS jsonb[])) AS u (id, doc) WHERE l.lead_id = u.id)"
+    # a learned account whose owner left the policy moves, only while it names that owner
+    ", am AS (UPDATE router.accounts a SET owner_id = m.owner, first_lead_id = m.lead FROM "
+    "unnest(CAST(:m_domain AS text[]), CAST(:m_old AS text[]), CAST(:m_owner AS text[]), "
+    "CAST(:m_lead AS uuid[])) AS m (domain, old, owner, lead) "
+    "WHERE a.domain = m.domain AND a.owner_id = m.old)"
     " SELECT 1"
 )
 
@@ -600,4 +605,7 @@ async def write(session: AsyncSession, w: Writes) -> None:
     params.update(store_identity.key_params(matching.key_rows(w.leads)))  # the contacts' keys
     params["u_id"] = list(w.lead_docs)
     params["u_doc"] = [orjson.dumps(doc).decode() for doc in w.lead_docs.values()]
+    moves = {m[0]: m for m in w.account_moves}.values()  # one per domain: the last
+    for i, c in enumerate(("m_domain", "m_old", "m_owner", "m_lead")):
+        params[c] = [m[i] for m in moves]
     await session.execute(_WRITE, params)

@@ -32,6 +32,8 @@ class Writes:
     outbox: list[tuple[str, str, str, bytes]] = field(default_factory=list)
     # Stored leads' new documents (a merged touch's facts reach its open lead), one per lead.
     lead_docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Learned accounts whose owner left the policy: (domain, departed owner, new owner, lead).
+    account_moves: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def add_open(self, rep_id: str, delta: int) -> None:
         self.open_deltas[rep_id] = self.open_deltas.get(rep_id, 0) + delta
