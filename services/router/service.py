@@ -347,6 +347,7 @@ class RouterService:
                 reason=reason,
                 park=park_on_failure or actor is not None,
                 now=now,
+                policy=policy,
             )
             return False
         await self._record_reassignment(
