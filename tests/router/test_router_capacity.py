@@ -67,6 +67,7 @@ async def test_every_way_a_lead_stops_being_open_gives_its_load_back(kit: Router
 
     corrected = await _ticker(kit, service, 0).reconcile_if_due()
     assert a not in corrected  # the counter already matched the rows
+    await _activity(kit, service, ids[3], "converted")  # leave no parked lead to other tests
 
 
 async def test_the_reconcile_repairs_broken_loads(kit: RouterKit) -> None:

@@ -226,3 +226,5 @@ async def test_a_new_touch_on_a_parked_lead_is_merged_into_it(kit: RouterKit) ->
     assert merged["type"] == "lead.merged" and merged["data"]["into_lead_id"] == lead.lead_id
     assert merged["data"]["owner"] is None  # nobody has it yet
     assert await kit.open_leads(a) == 0
+    async with kit.sessions() as session, session.begin():  # leave no parked lead behind
+        await service.close(session, lead_id=lead.lead_id, status="converted", at=utcnow())

@@ -100,3 +100,5 @@ async def test_an_absent_owners_lead_nobody_can_take_is_parked(kit: RouterKit) -
     assert await _owners(kit, [lead.lead_id]) == [(None, 1)]
     assert [e["type"] for e in await kit.events(lead.lead_id)] == ["lead.assigned", "lead.parked"]
     assert await kit.open_leads(kit.rep("a")) == 0
+    async with kit.sessions() as session, session.begin():  # leave no parked lead behind
+        await service.close(session, lead_id=lead.lead_id, status="converted", at=utcnow())
