@@ -135,6 +135,8 @@ async def test_reassignment_without_another_eligible_rep_keeps_the_owner(kit: Ro
         l=lead.lead_id,
     )
     assert [k["kind"] for k in kinds] == ["assigned", "reassign_failed"]
+    async with kit.sessions() as session, session.begin():  # its retry would outlive the test
+        await service.close(session, lead_id=lead.lead_id, status="converted", at=utcnow())
 
 
 async def test_outcome_activity_closes_the_lead_and_frees_capacity(kit: RouterKit) -> None:
