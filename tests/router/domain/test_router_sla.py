@@ -62,3 +62,25 @@ def test_business_clock_uses_the_owners_zone(
 def test_naive_time_is_refused(anna: Rep) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         due_at(datetime(2026, 12, 2, 10, 0), WALL_DAY, anna)
+
+
+def test_business_clock_skips_the_owners_time_off(
+    make_policy: Callable[..., Policy],
+) -> None:
+    # Anna works Mon-Fri 09:00-17:30 Berlin; she has DE-BE public holidays, a company holiday
+    # and an out-of-office day: a lead is never due while she cannot work on it.
+    def change(data: dict[str, Any]) -> None:
+        data["company_holidays"] = ["2027-03-24"]
+        anna = data["teams"][0]["reps"][0]
+        anna["holidays"] = {"country": "DE", "subdivision": "BE"}
+        anna["out_of_office"] = [
+            {"from": "2027-03-25T00:00:00+01:00", "until": "2027-03-26T00:00:00+01:00"}
+        ]
+
+    found = make_policy(change).rep("rep-anna")
+    assert found is not None
+    # Tuesday 23 Mar 2027 17:00 CET: 30 min left that day; Wednesday 24 is a company holiday,
+    # Thursday 25 out of office, Friday 26 Good Friday, Monday 29 Easter Monday (now CEST).
+    tuesday = datetime(2027, 3, 23, 16, 0, tzinfo=UTC)
+    # Tuesday 30 Mar 09:30 CEST = 07:30 UTC.
+    assert due_at(tuesday, BUSINESS_HOUR, found[1]) == datetime(2027, 3, 30, 7, 30, tzinfo=UTC)
