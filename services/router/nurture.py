@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router import store
+from services.router import recovery, store
 from services.router.domain import handoff
 from services.router.domain.accounts import business_domain, match_account
-from services.router.domain.decision import Assigned, Merged, Nurtured, decide
+from services.router.domain.decision import Assigned, Merged, Nurtured, Unassigned, decide
 from services.router.domain.facts import flatten_lead
 from shared.events import Lead, LeadReengage
 from shared.logs import get_logger
@@ -122,6 +122,11 @@ async def reengage(
         assert not isinstance(decision, Merged | Nurtured)  # reengaged: no nurture
         service._count(handoff.reengage_failed(rec, lead_id=row.lead_id, decision=decision, at=now))
         await store.write(session, writes)
+        if isinstance(decision, Unassigned):  # parked and retried, never silent
+            await recovery.park_reengaged(
+                service, session, row=row, decision=decision, policy=policy, now=now
+            )
+            return "reengage_parked"
         log.error("router.reengage_no_owner", lead_id=row.lead_id, reason=decision.reason)
         return "reengage_failed"
     seq = row.assignment_seq + 1

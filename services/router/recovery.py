@@ -12,7 +12,7 @@ still responsible for it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,7 @@ from services.router import store, store_recovery
 from services.router.domain import parking
 from services.router.domain.decision import Assigned, Decision, Unassigned, decide
 from services.router.domain.facts import flatten_lead
+from services.router.domain.handoff import REENGAGED
 from services.router.domain.outcomes import EVENT_SOURCE
 from shared.events import Lead, make_event
 from shared.logs import get_logger
@@ -60,20 +61,67 @@ async def after_failed_reassign(
         return
     await store_recovery.park_lead(session, row.lead_id)
     await store.add_open_leads(session, row.owner_id, -1)
+    event_id = parking.parked_id(row.lead_id, row.assignment_seq)
+    await _announce_park(service, session, policy, row=row, decision=decision, reason=reason,
+                         event_id=event_id, now=now)  # fmt: skip
+
+
+async def park_reengaged(
+    service: RouterService,
+    session: AsyncSession,
+    *,
+    row: store.LeadRow,
+    decision: Unassigned,
+    policy: Policy,
+    now: datetime,
+) -> None:
+    """A re-engaged lead (nurtured, or closed by its owner as not ready) that nobody can take
+    is parked and its reassignment retried, never left silently where it was. Its load went
+    back when it was closed (a nurtured lead never had any); the retry goes to sales (it never
+    returns it to nurture) with the reason "reengaged"."""
+    open_until = now + timedelta(days=policy.dedupe.open_lead_days)
+    team = parking.parked_team(policy, decision)
+    await store.update_routed(
+        session, lead_id=row.lead_id, status=store_recovery.PARKED, owner_id=None,
+        team_id=team.id, closed_at=None, open_until=open_until,
+    )  # fmt: skip
+    await store_recovery.add_pending(
+        session,
+        lead_id=row.lead_id,
+        seq=row.assignment_seq,
+        exclude_rep=None,  # the previous owner may take it back once eligible
+        reason=REENGAGED,
+        now=now,
+    )
+    event_id = parking.reengage_parked_id(row.lead_id, row.assignment_seq)
+    await _announce_park(service, session, policy, row=row, decision=decision, reason=REENGAGED,
+                         event_id=event_id, now=now)  # fmt: skip
+
+
+async def _announce_park(
+    service: RouterService,
+    session: AsyncSession,
+    policy: Policy,
+    *,
+    row: store.LeadRow,
+    decision: Unassigned,
+    reason: str,
+    event_id: str,
+    now: datetime,
+) -> None:
+    """`lead.parked` for the team's manager, the parked counter and the log line."""
     lead = Lead.model_validate(row.lead)
     data = parking.parked_event(policy, lead=lead, decision=decision, now=now, reason=reason)
     event = make_event(
-        type="lead.parked",
-        source=EVENT_SOURCE,
-        subject=row.lead_id,
-        data=data,
-        id=parking.parked_id(row.lead_id, row.assignment_seq),
+        type="lead.parked", source=EVENT_SOURCE, subject=row.lead_id, data=data, id=event_id,
         time=now,
-    )
+    )  # fmt: skip
     await service.outbox.add(session, topic=service.assigned_topic, event=event)
     team = data.team.id
     service.metrics.decisions.labels("parked", team, decision.qualification.tier).inc()
-    log.warning("router.lead_parked", lead_id=row.lead_id, seq=row.assignment_seq, team=team)
+    log.warning(
+        "router.lead_parked", lead_id=row.lead_id, seq=row.assignment_seq, team=team, why=reason
+    )
 
 
 async def retry_reassignments(
@@ -142,6 +190,7 @@ async def _assign_pending(
         open_lead=None,
         now=now,
         exclude=frozenset({item.exclude_rep}) if item.exclude_rep else frozenset(),
+        to_sales=True,  # sales had the lead (or it was re-engaged): never back to nurture
     )
     if not isinstance(decision, Assigned):
         return "waiting"

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from services.router import handlers
+from services.router import handlers, recovery
 from services.router.app import create_app
 from services.router.service import RouterService
 from shared.events import (
@@ -22,6 +22,7 @@ from shared.events import (
     LeadActivity,
     LeadAssigned,
     LeadNurtured,
+    LeadParked,
     LeadReengage,
     derived_id,
     make_event,
@@ -239,3 +240,55 @@ async def test_a_touch_in_a_batch_is_decided_with_the_leads_around_it(kit: Route
     # weights 1, 2, 3 (smooth round robin from a fresh state): c, b, then a (tie, lowest id)
     assert owners == [kit.rep("c"), kit.rep("b"), kit.rep("a")]
     assert await kit.open_leads(kit.rep("c")) == 1
+
+
+def _nobody(data: dict[str, Any]) -> None:
+    nurturing(data)
+    for team in data["teams"]:
+        for rep in team["reps"]:
+            rep["active"] = False
+
+
+async def _retry(kit: RouterKit, service: RouterService) -> int:
+    async with kit.sessions() as session, session.begin():
+        return await recovery.retry_reassignments(service, session, now=utcnow())
+
+
+async def test_a_reengagement_nobody_can_take_is_parked_then_assigned_to_sales(
+    kit: RouterKit,
+) -> None:
+    """Never silent: the re-engaged lead is parked (`lead.parked`) and its reassignment
+    retried; the retry hands it to sales although the nurture rule still matches it."""
+    service = kit.service(kit.policy(nurturing))
+    cold = kit.lead()
+    assert await kit.receive(service, cold) == "nurtured"
+    service.holder.policy = kit.policy(_nobody)
+    await _dispatch(kit, service, "lead.reengage", _reengage(cold.lead_id))
+    row = await _row(kit, cold.lead_id)
+    assert (row["status"], row["owner_id"], row["assignment_seq"]) == ("parked", None, 0)
+    events = await kit.events(cold.lead_id)
+    assert [e["type"] for e in events] == ["lead.nurtured", "lead.parked"]
+    assert events[1]["id"] == derived_id(cold.lead_id, "parked", "reengaged", 0)
+    parked = LeadParked.model_validate(events[1]["data"])
+    assert parked.reason.startswith("reengaged: ") and parked.team.id == "direct"
+    pending = await kit.rows(
+        "SELECT seq, exclude_rep, reason FROM router.pending_reassignments "
+        "WHERE lead_id = CAST(:l AS uuid)",
+        l=cold.lead_id,
+    )
+    assert [dict(p) for p in pending] == [{"seq": 0, "exclude_rep": None, "reason": "reengaged"}]
+
+    await _retry(kit, service)  # still nobody: no trace
+    assert len(await kit.events(cold.lead_id)) == 2
+    service.holder.policy = kit.policy(nurturing)  # the reps are back
+    assert await _retry(kit, service) >= 1
+    row = await _row(kit, cold.lead_id)
+    assert (row["status"], row["assignment_seq"]) == ("assigned", 1)
+    assert await kit.open_leads(row["owner_id"]) == 1
+    last = (await kit.events(cold.lead_id))[-1]
+    assigned = LeadAssigned.model_validate(last["data"])
+    assert (assigned.reason, assigned.assignment_seq) == ("reengaged", 1)
+    assert assigned.routing.rule_id == "default"  # not "cold": sales has it now
+    assert await _kinds(kit, cold.lead_id) == ["nurtured", "reengage_failed", "assigned"]
+    async with kit.sessions() as session, session.begin():
+        await service.close(session, lead_id=cold.lead_id, status="converted", at=utcnow())

@@ -29,6 +29,12 @@ def parked_id(lead_id: str, seq: int) -> str:
     return derived_id(lead_id, "parked", seq)
 
 
+def reengage_parked_id(lead_id: str, seq: int) -> str:
+    """The event id of the park episode of a re-engagement nobody could take (after assignment
+    ``seq``: 0 for a nurtured lead); apart from `parked_id`, whose 0 a touch may have used."""
+    return derived_id(lead_id, "parked", "reengaged", seq)
+
+
 def parked_team(policy: Policy, decision: Unassigned) -> Team:
     """The team the lead was meant for: the matched rule's (the fallback team if it vanished)."""
     rule = next((r for r in policy.rules if r.id == decision.rule_id), None)
