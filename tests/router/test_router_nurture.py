@@ -292,3 +292,31 @@ async def test_a_reengagement_nobody_can_take_is_parked_then_assigned_to_sales(
     assert await _kinds(kit, cold.lead_id) == ["nurtured", "reengage_failed", "assigned"]
     async with kit.sessions() as session, session.begin():
         await service.close(session, lead_id=cold.lead_id, status="converted", at=utcnow())
+
+
+async def test_a_retried_reassignment_never_sends_a_lead_sales_had_back_to_nurture(
+    kit: RouterKit,
+) -> None:
+    """A cold lead re-engaged to sales, rejected with nobody else free: the ticker's retry
+    assigns it although the nurture rule still matches its score."""
+    service = kit.service(kit.policy(nurturing))
+    cold = kit.lead()
+    assert await kit.receive(service, cold) == "nurtured"
+    await _dispatch(kit, service, "lead.reengage", _reengage(cold.lead_id))
+    owner = (await _row(kit, cold.lead_id))["owner_id"]
+    service.holder.policy = kit.policy(_nobody)
+    rejected = LeadActivity(
+        lead_id=cold.lead_id, type="rejected", at=utcnow(), actor=owner, reason="not_icp"
+    )
+    await _dispatch(kit, service, "lead.activity", rejected)
+    assert (await _row(kit, cold.lead_id))["status"] == "parked"
+
+    service.holder.policy = kit.policy(nurturing)
+    assert await _retry(kit, service) >= 1
+    row = await _row(kit, cold.lead_id)
+    assert (row["status"], row["assignment_seq"]) == ("assigned", 2)
+    assert row["owner_id"] not in (None, owner)
+    last = LeadAssigned.model_validate((await kit.events(cold.lead_id))[-1]["data"])
+    assert last.assignment_seq == 2 and last.routing.rule_id == "default"
+    async with kit.sessions() as session, session.begin():
+        await service.close(session, lead_id=cold.lead_id, status="converted", at=utcnow())
