@@ -78,6 +78,7 @@ def touch(
         domain=domain,
         account=account,
         earlier=[lead_id for lead_id, _ in inputs.earlier if lead_id != row.lead_id],
+        matched_on=inputs.matched_on,
     )
     for recorded in touched.counted:
         service._count(recorded)

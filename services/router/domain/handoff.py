@@ -149,11 +149,16 @@ def touch(
     domain: str | None,
     account: AccountMatch | None,
     earlier: list[str],
+    matched_on: str | None,
 ) -> Touched:
     """A new touch from a contact whose lead is nurtured: the touch is stored merged into it
     (`lead.merged`, no owner), and the nurtured lead, re-scored with both (``decision``), goes
-    to sales if a rule now sends it to a team, is disqualified, parked, or stays nurtured."""
-    merge = Merged(kept.lead_id, None, f"same contact's lead {kept.lead_id} is in nurture")
+    to sales if a rule now sends it to a team, is disqualified, parked, or stays nurtured.
+    ``matched_on`` is the identity key that found the nurtured lead (`domain.matching`), told
+    in `lead.merged` like any merge."""
+    why = f"same contact's lead {kept.lead_id} is in nurture"
+    why += f" (matched on {matched_on})" if matched_on else ""
+    merge = Merged(kept.lead_id, None, why, matched_on)
     merged = outcomes.merged(rec, lead=touch, doc=touch_doc, decision=merge, open_team=None)
     row: dict[str, Any] = {"lead": kept_doc, "status": "nurtured", **_scored(decision)}
     if isinstance(decision, Nurtured):

@@ -14,7 +14,7 @@ from services.router.domain.assignment import RepState
 from services.router.domain.decision import Assigned, Disqualified, Nurtured, Unassigned, decide
 from services.router.domain.outcomes import Recording
 from services.router.domain.writes import Writes
-from shared.events import Lead, LeadAssigned, LeadNurtured
+from shared.events import Lead, LeadAssigned, LeadMerged, LeadNurtured
 from tests.router.domain.conftest import NOW, PolicyFactory
 
 SQL = {"company_size": 900, "seniority": "vp", "demo_request": True}  # 25 + 10 + 40 = 75
@@ -224,7 +224,7 @@ def test_a_touch_that_crosses_the_threshold_hands_the_lead_to_sales(
     assert isinstance(decision, Assigned)
     touched = handoff.touch(
         rec, touch=touch, touch_doc=touch.model_dump(mode="json"), kept=merged, kept_doc=doc,
-        decision=decision, domain="example.com", account=None, earlier=[],
+        decision=decision, domain="example.com", account=None, earlier=[], matched_on="phone",
     )  # fmt: skip
     assert [c.outcome for c in touched.counted] == ["merged", "handoff"]
     row = touched.row
@@ -239,6 +239,9 @@ def test_a_touch_that_crosses_the_threshold_hands_the_lead_to_sales(
     assert [a["lead_id"] for a in w.assignments] == [kept.lead_id]
     events = [orjson.loads(o[3]) for o in w.outbox]
     assert [e["type"] for e in events] == ["lead.merged", "lead.assigned"]
+    merge = LeadMerged.model_validate(events[0]["data"])
+    assert merge.matched_on == "phone" and merge.into_lead_id == kept.lead_id
+    assert orjson.loads(w.decisions[0][4])["matched_on"] == "phone"  # the trace says it too
     assigned = LeadAssigned.model_validate(events[1]["data"])
     assert assigned.reason == "handoff: score 75 (sql) reached sales on a new touch (rule sql-new)"
     assert assigned.assignment_seq == 1 and assigned.lead.lead_id == kept.lead_id
@@ -258,7 +261,7 @@ def test_a_touch_below_the_threshold_or_disqualifying_changes_no_owner(
     doc = kept.model_dump(mode="json")
     touched = handoff.touch(
         rec, touch=touch, touch_doc=touch.model_dump(mode="json"), kept=kept, kept_doc=doc,
-        decision=decision, domain=None, account=None, earlier=[],
+        decision=decision, domain=None, account=None, earlier=[], matched_on="email",
     )  # fmt: skip
     assert not rec.writes.assignments and not rec.writes.open_deltas
     assert [r["lead_id"] for r in rec.writes.leads] == [touch.lead_id]
