@@ -235,7 +235,7 @@ async def post_erasure(
             phone=body.phone,
             now=utcnow(),
         )
-        await reconcile.close_erased(_service(request), session, lead_ids=lead_ids, at=utcnow())
+        await reconcile.close_erased(session, lead_ids=lead_ids, at=utcnow())
     runtime.relay.wake()
     accepted = ErasureAccepted(erasure_id=erasure_id, lead_ids=lead_ids)
     return JSONResponse(accepted.model_dump(), status_code=202)

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router import store, store_identity
+from services.router import reconcile, store, store_identity
 from services.router.domain.matching import email_key, phone_key
 from services.router.domain.outcomes import EVENT_SOURCE
 from shared.db import Outbox
@@ -185,9 +185,13 @@ async def purge_expired(
     limit: int = 500,
 ) -> list[str]:
     """Retention: erase up to `limit` leads received before `before` (one `contact.erased`
-    per batch); call again until it returns nothing."""
+    per batch); call again until it returns nothing. Their open leads close and give their
+    owners' load back, as a request erasure's do (`reconcile.close_erased`), so the load
+    reconcile and the counters agree. Under the assignment lock, like a request erasure."""
+    await store.lock_assignments(session)
     lead_ids = await store.expired_lead_ids(session, before=before, limit=limit)
     if lead_ids:
+        await reconcile.close_erased(session, lead_ids=lead_ids, at=now)
         await erase_leads(
             session,
             outbox=outbox,

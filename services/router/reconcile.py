@@ -22,6 +22,10 @@ if TYPE_CHECKING:  # the ticker and the API pass the service in
 log = get_logger(__name__)
 RECONCILE_SECONDS = 300.0
 ERASED = "closed_erased"  # the status of an open lead whose contact was erased
+# Leads that are open (count against a load, or wait for an owner): an outcome ends them.
+OPEN_STATUSES = ("assigned", store_recovery.PARKED)
+# An erasure also ends a lead parked on arrival (it would be routed without its data).
+ERASABLE = (*OPEN_STATUSES, "unassigned")
 
 
 async def reconcile_loads(service: RouterService, session: AsyncSession) -> list[str]:
@@ -37,10 +41,28 @@ async def reconcile_loads(service: RouterService, session: AsyncSession) -> list
     return [rep for rep, _, _ in drifted]
 
 
-async def close_erased(
-    service: RouterService, session: AsyncSession, *, lead_ids: list[str], at: datetime
-) -> None:
-    """An erased contact's open leads end: nobody can contact them any more, so they stop
-    counting against their owners' capacity (`close`, status `closed_erased`)."""
+async def close_lead(
+    session: AsyncSession,
+    *,
+    lead_id: str,
+    status: str,
+    at: datetime,
+    statuses: tuple[str, ...] = OPEN_STATUSES,
+) -> bool:
+    """End a lead in one of ``statuses`` (an outcome, an erasure): it no longer counts against
+    its owner's capacity. False when it was not open (unknown, closed, merged)."""
+    row = await store.get_lead(session, lead_id, lock=True)
+    if row is None or row.status not in statuses or row.closed_at is not None:
+        return False
+    await store.close_lead(session, lead_id=lead_id, status=status, at=at)
+    if row.owner_id:
+        await store.add_open_leads(session, row.owner_id, -1)
+    return True
+
+
+async def close_erased(session: AsyncSession, *, lead_ids: list[str], at: datetime) -> None:
+    """An erased contact's leads end, by request or by the retention purge: nobody can
+    contact them any more, so they stop counting against their owners' capacity (status
+    `closed_erased`); a lead parked on arrival is not routed with its data gone either."""
     for lead_id in lead_ids:
-        await service.close(session, lead_id=lead_id, status=ERASED, at=at)
+        await close_lead(session, lead_id=lead_id, status=ERASED, at=at, statuses=ERASABLE)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router import erasure, nurture, recovery, store
+from services.router import erasure, nurture, reconcile, recovery, store
 from services.router.batching import RunOverlay, keys_of, runs
 from services.router.domain import account_moves, outcomes
 from services.router.domain.accounts import AccountMatch, business_domain, match_account
@@ -35,7 +35,6 @@ from shared.logs import get_logger
 from shared.policy import Policy, PolicyError, load_policy
 
 log = get_logger(__name__)
-OPEN_STATUSES = ("assigned", "parked")  # parked: after an assignment, waiting for a new owner
 
 
 @dataclass
@@ -406,12 +405,7 @@ class RouterService:
         self, session: AsyncSession, *, lead_id: str, status: str, at: datetime
     ) -> None:
         """An outcome activity ends the lead: it no longer counts against its owner's capacity."""
-        row = await store.get_lead(session, lead_id, lock=True)
-        if row is None or row.status not in OPEN_STATUSES or row.closed_at is not None:
-            return
-        await store.close_lead(session, lead_id=lead_id, status=status, at=at)
-        if row.owner_id:
-            await store.add_open_leads(session, row.owner_id, -1)
+        await reconcile.close_lead(session, lead_id=lead_id, status=status, at=at)
 
     # --- gauges ------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -16,8 +17,10 @@ from prometheus_client import CollectorRegistry
 
 from services.router import handlers
 from services.router.app import create_app
+from services.router.erasure import purge_expired
 from services.router.service import RouterService
 from services.router.ticker import Ticker
+from shared.db import Outbox
 from shared.events import LeadActivity, derived_id, make_event, utcnow
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -150,5 +153,32 @@ async def test_an_erased_contacts_open_lead_gives_its_load_back(
     [row] = await kit.rows(
         "SELECT status, closed_at FROM router.leads WHERE lead_id = CAST(:l AS uuid)",
         l=erased.lead_id,
+    )
+    assert row["status"] == "closed_erased" and row["closed_at"] is not None
+
+
+async def test_leads_erased_by_the_retention_purge_close_and_give_their_load_back(
+    kit: RouterKit,
+) -> None:
+    """Received in 1975, so the purge (cut off in 1976) meets no other test's lead."""
+    a = kit.rep("a")
+    service = kit.service(kit.policy(_only_a(kit)))
+    old, young = kit.lead(received_at=datetime(1975, 5, 1, tzinfo=UTC)), kit.lead()
+    for lead in (old, young):
+        assert await kit.receive(service, lead) == "assigned"
+    assert await kit.open_leads(a) == 2
+    async with kit.sessions() as session, session.begin():
+        purged = await purge_expired(
+            session,
+            outbox=Outbox("router"),
+            topic=kit.settings.topics.contacts_erased,
+            before=datetime(1976, 1, 1, tzinfo=UTC),
+            now=utcnow(),
+        )
+    assert purged == [old.lead_id]
+    assert await kit.open_leads(a) == 1
+    [row] = await kit.rows(
+        "SELECT status, closed_at FROM router.leads WHERE lead_id = CAST(:l AS uuid)",
+        l=old.lead_id,
     )
     assert row["status"] == "closed_erased" and row["closed_at"] is not None
