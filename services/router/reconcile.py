@@ -22,8 +22,9 @@ if TYPE_CHECKING:  # the ticker and the API pass the service in
 log = get_logger(__name__)
 RECONCILE_SECONDS = 300.0
 ERASED = "closed_erased"  # the status of an open lead whose contact was erased
-# Leads that are open (count against a load, or wait for an owner): an outcome ends them.
-OPEN_STATUSES = ("assigned", store_recovery.PARKED)
+# Leads that are open (count against a load, wait for an owner, or are kept with marketing
+# until their re-engagement): an outcome activity ends them.
+OPEN_STATUSES = ("assigned", store_recovery.PARKED, "nurtured")
 # An erasure also ends a lead parked on arrival (it would be routed without its data).
 ERASABLE = (*OPEN_STATUSES, "unassigned")
 

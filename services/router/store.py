@@ -67,27 +67,6 @@ async def get_lead(session: AsyncSession, lead_id: str, *, lock: bool = False) -
     return LeadRow(*r) if r else None
 
 
-async def find_open_lead(
-    session: AsyncSession, *, email: str | None, phone: str | None, now: datetime
-) -> LeadRow | None:
-    """The same person's latest lead that is still open (assigned, not closed, inside the window)."""
-    if not email and not phone:
-        return None
-    r = (
-        await session.execute(
-            text(
-                "SELECT lead_id::text, status, owner_id, team_id, assignment_seq, lead, closed_at "
-                "FROM router.leads WHERE status IN ('assigned', 'parked') AND closed_at IS NULL "
-                "AND open_until > :now AND ((:email)::text IS NOT NULL AND email = :email "
-                "OR (:phone)::text IS NOT NULL AND phone = :phone) "
-                "ORDER BY received_at DESC LIMIT 1"
-            ),
-            {"email": email, "phone": phone, "now": now},
-        )
-    ).first()
-    return LeadRow(*r) if r else None
-
-
 async def earlier_leads(
     session: AsyncSession,
     *,
@@ -423,7 +402,7 @@ class LeadKeys:
 async def decision_inputs(
     session: AsyncSession, *, leads: list[LeadKeys], now: datetime
 ) -> list[DecisionInputs]:
-    """For each lead, what `find_open_lead`, `account_owner`, `earlier_leads` and the
+    """For each lead, the open lead (by the identity keys), what `account_owner`, `earlier_leads` and the
     already-decided check return, plus every `rep_state` row: two statements for any number
     of leads (call it holding the assignment lock). The leads must not share a lookup key
     (`LeadKeys.keys`): each one's inputs are read before any of them is written."""

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router import store
+from services.router.batching import keys_of
 from services.router.domain.accounts import AccountMatch, business_domain
 from services.router.domain.assignment import eligible, state_of
 from services.router.domain.decision import Assigned, Disqualified, Merged, Unassigned, decide
@@ -106,17 +107,18 @@ async def preview(
     policy = service.policy
     lead, warnings = derive_facts(lead, website=website)
     domain = business_domain(lead)
-    open_lead = await store.find_open_lead(
-        session, email=lead.contact.email, phone=lead.contact.phone, now=now
-    )
+    # The decision's own read: the open lead by the identity keys (assigned, nurtured or
+    # parked, domain.matching), so the preview merges exactly where the decision would.
+    [inputs] = await store.decision_inputs(session, leads=[keys_of(lead)], now=now)
     account = await service.account_match(session, policy, domain)
     decision = decide(
         facts=flatten_lead(lead.model_dump(mode="json")),
         policy=policy,
-        states=await store.rep_states(session),
+        states=inputs.states,
         account_owner_id=account.owner_id if account else None,
-        open_lead=open_lead,
+        open_lead=inputs.open_lead,
         now=now,
+        matched_on=inputs.matched_on,
     )
     out: dict[str, Any] = {
         "policy_version": policy.version_id,

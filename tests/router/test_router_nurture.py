@@ -13,7 +13,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from services.router import handlers, recovery
+from services.router import handlers, recovery, views
 from services.router.app import create_app
 from services.router.service import RouterService
 from shared.events import (
@@ -320,3 +320,27 @@ async def test_a_retried_reassignment_never_sends_a_lead_sales_had_back_to_nurtu
     assert last.assignment_seq == 2 and last.routing.rule_id == "default"
     async with kit.sessions() as session, session.begin():
         await service.close(session, lead_id=cold.lead_id, status="converted", at=utcnow())
+
+
+async def test_the_preview_merges_into_a_nurtured_lead_and_an_outcome_closes_it(
+    kit: RouterKit,
+) -> None:
+    """The route preview finds the open lead as the decision does (a nurtured one too, by the
+    identity keys); a converted activity on a nurtured lead ends it (no re-engagement)."""
+    service = kit.service(kit.policy(nurturing))
+    cold = kit.lead()
+    assert await kit.receive(service, cold) == "nurtured"
+    local, at = cold.contact.email.split("@") if cold.contact.email else ("", "")
+    touch = kit.lead(email=f"{local}+news@{at}")  # the e-mail key finds it
+    async with kit.sessions() as session:
+        preview = await views.preview(service, session, lead=touch, now=utcnow())
+    assert preview["outcome"] == "merged" and preview["into_lead_id"] == cold.lead_id
+    assert preview["owner_id"] is None
+    assert any("matched on email" in line for line in preview["explanation"])
+
+    converted = LeadActivity(lead_id=cold.lead_id, type="converted", at=utcnow(), actor="crm")
+    await _dispatch(kit, service, "lead.activity", converted)
+    row = await _row(kit, cold.lead_id)
+    assert (row["status"], row["owner_id"]) == ("converted", None) and row["closed_at"]
+    await _dispatch(kit, service, "lead.reengage", _reengage(cold.lead_id))
+    assert not await kit.assignments(cold.lead_id)  # closed: the re-engagement is ignored

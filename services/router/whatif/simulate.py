@@ -34,6 +34,7 @@ from services.router.domain.decision import (
     Assigned,
     Disqualified,
     Merged,
+    Nurtured,
     OpenLead,
     decide,
 )
@@ -49,7 +50,7 @@ from services.router.domain.matching import (
 from services.router.whatif.history import HistoricLead, History
 from shared.policy import Policy
 
-OUTCOMES = ("assigned", "merged", "disqualified", "unassigned")
+OUTCOMES = ("assigned", "merged", "disqualified", "unassigned", "nurtured")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +159,7 @@ class SimulationReport:
 class _Open:
     lead_id: str
     received_at: datetime
-    owner_id: str
+    owner_id: str | None  # None: nurtured (open for the contact's touches, no load)
     team_id: str | None
     open_until: datetime | None
     closed: bool = False
@@ -199,7 +200,9 @@ class _Replay:
             if key:
                 self.keys.setdefault(key, []).append((target, ekey, name))
 
-    def bump(self, rep_id: str, delta: int) -> None:
+    def bump(self, rep_id: str | None, delta: int) -> None:
+        if rep_id is None:
+            return  # a nurtured lead counts against nobody
         old = self.states.get(rep_id) or RepState(rep_id)
         self.states[rep_id] = RepState(
             rep_id, max(old.open_leads + delta, 0), old.rr_current_weight
@@ -261,6 +264,10 @@ class _Replay:
         q = decision.qualification
         if isinstance(decision, Disqualified):
             return _Result("disqualified", rule_id=decision.rule_id, tier=q.tier, stage=q.stage)
+        if isinstance(decision, Nurtured):  # kept with marketing: open for the next touches
+            open_until = decision.reengage_at + timedelta(days=self.policy.dedupe.open_lead_days)
+            self.by_id[lead.lead_id] = _Open(lead.lead_id, now, None, None, open_until)
+            return _Result("nurtured", rule_id=decision.rule_id, tier=q.tier, stage=q.stage)
         skips = tuple(
             c.rep_id
             for c in decision.choice.considered

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -161,3 +162,23 @@ def test_outcomes_and_reasons() -> None:
     assert reason_key("  No   Budget. ") == "no budget"
     assert reason_key("call bob@corp.com") == "call [email]"
     assert reason_key("") == NO_REASON
+
+
+def test_nurtured_leads_have_their_own_outcome_and_take_the_contacts_touches() -> None:
+    """A nurture rule on everything: each lead is nurtured (not "unassigned"), no rep gets a
+    lead or a load, and a later touch of the same contact merges into the nurtured lead."""
+    tag = "pure3"
+    data = policy_data(tag)
+    data["rules"].insert(0, {"id": "all-nurtured", "when": {"field": "score", "op": "gte",
+                                                            "value": 0}, "nurture": True})  # fmt: skip
+    data["nurture"] = {"reengage_after_days": 30}
+    history = _history(200, tag)
+    report = simulate(history, to_policy(data))
+    out = {k: p.simulated for k, p in report.outcomes.items()}
+    assert out["unassigned"] == 0 and out["assigned"] == 0
+    assert out["nurtured"] > 0 and out["merged"] > 0
+    assert out["nurtured"] + out["merged"] + out["disqualified"] == len(history.leads)
+    assert all(r.leads.simulated == 0 for r in report.reps.values())
+    assert "nurtured" in render_text(report)
+    first = dataclasses.replace(history.leads[0], first_kind="nurtured", owner_id=None)
+    assert first.outcome == "nurtured"  # what really happened first, whatever came later
