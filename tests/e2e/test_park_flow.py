@@ -133,3 +133,18 @@ async def test_parked_lead_waits_tells_the_manager_then_is_assigned(
     a = assigned.data
     assert a["owner"]["id"] == "rep-emma" and a["team"]["id"] == "inbound"
     assert a["assignment_seq"] == 1
+
+    # Emma calls: her SLA clock stops, so nothing of this lead fires in a later test (the
+    # session's database outlives this stack; another test's followup would escalate it)
+    resp = stack.contacted(assigned)
+    assert resp.status_code == 202, resp.text
+
+    def met() -> bool:
+        sla = httpx.get(
+            stack.url("followup") + f"/v1/leads/{lead_id}/sla",
+            headers={"Authorization": f"Bearer {stack.token}"},
+            timeout=10,
+        )
+        return sla.status_code == 200 and sla.json()["status"] == "met"
+
+    await until(met, "the SLA met after the call")
