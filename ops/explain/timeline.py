@@ -144,6 +144,11 @@ def _nurture_text(
         )
     if kind == "reengage_failed":
         return f"Re-engagement found nobody to take the lead ({trace.get('reason')})."
+    if kind == "reengage_disqualified":
+        return (
+            f"Re-engagement: disqualified by rule {trace.get('rule_id')} "
+            f"({trace.get('reason')}) under the current policy; {score}. Closed."
+        )
     return None
 
 

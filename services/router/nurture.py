@@ -21,7 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.router import recovery, store
 from services.router.domain import handoff
 from services.router.domain.accounts import business_domain, match_account
-from services.router.domain.decision import Assigned, Merged, Nurtured, Unassigned, decide
+from services.router.domain.decision import (
+    Assigned,
+    Disqualified,
+    Merged,
+    Nurtured,
+    decide,
+)
 from services.router.domain.facts import flatten_lead
 from shared.events import Lead, LeadReengage
 from shared.logs import get_logger
@@ -119,17 +125,25 @@ async def reengage(
     )
     writes = store.Writes()
     rec = service._recording(writes, policy, now)
+    if isinstance(decision, Disqualified):  # the policy changed meanwhile: closed, and said
+        service._count(
+            handoff.reengage_disqualified(
+                rec, lead=lead, source=lead.source, decision=decision, at=now
+            )
+        )
+        await store.write(session, writes)
+        await service.close(session, lead_id=row.lead_id, status="closed_disqualified", at=now)
+        log.info("router.reengage_disqualified", lead_id=row.lead_id, rule_id=decision.rule_id)
+        return "reengage_disqualified"
     if not isinstance(decision, Assigned):
         assert not isinstance(decision, Merged | Nurtured)  # reengaged: no nurture
         service._count(handoff.reengage_failed(rec, lead_id=row.lead_id, decision=decision, at=now))
         await store.write(session, writes)
-        if isinstance(decision, Unassigned):  # parked and retried, never silent
-            await recovery.park_reengaged(
-                service, session, row=row, decision=decision, policy=policy, now=now
-            )
-            return "reengage_parked"
-        log.error("router.reengage_no_owner", lead_id=row.lead_id, reason=decision.reason)
-        return "reengage_failed"
+        # parked and retried, never silent
+        await recovery.park_reengaged(
+            service, session, row=row, decision=decision, policy=policy, now=now
+        )
+        return "reengage_parked"
     seq = row.assignment_seq + 1
     if domain:
         writes.accounts.append((domain, decision.owner_id, row.lead_id))

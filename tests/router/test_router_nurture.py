@@ -308,6 +308,35 @@ async def test_a_reengagement_nobody_can_take_is_parked_then_assigned_to_sales(
         await service.close(session, lead_id=cold.lead_id, status="converted", at=utcnow())
 
 
+async def test_a_reengagement_the_policy_now_disqualifies_closes_with_an_event(
+    kit: RouterKit,
+) -> None:
+    """Never silent: a lead the current policy disqualifies when it comes back from nurture
+    ends closed with a `lead.disqualified` (its own id), and `baton explain` says why."""
+    service = kit.service(kit.policy(nurturing))
+    cold = kit.lead(title="Procurement intern")
+    assert await kit.receive(service, cold) == "nurtured"
+
+    def students_out(data: dict[str, Any]) -> None:
+        nurturing(data)
+        data["qualification"]["disqualify"].append(
+            {"id": "intern", "reason": "intern", "when": {
+                "field": "title", "op": "contains", "value": "intern"}},
+        )  # fmt: skip
+
+    service.holder.policy = kit.policy(students_out)
+    await _dispatch(kit, service, "lead.reengage", _reengage(cold.lead_id))
+    row = await _row(kit, cold.lead_id)
+    assert (row["status"], row["owner_id"]) == ("closed_disqualified", None)
+    events = await kit.events(cold.lead_id)
+    assert [e["type"] for e in events] == ["lead.nurtured", "lead.disqualified"]
+    assert events[1]["id"] == derived_id(cold.lead_id, "disqualified", "reengaged")
+    assert events[1]["data"]["rule_id"] == "intern"
+    assert await _kinds(kit, cold.lead_id) == ["nurtured", "reengage_disqualified"]
+    await _dispatch(kit, service, "lead.reengage", _reengage(cold.lead_id))  # nothing more
+    assert len(await kit.events(cold.lead_id)) == 2
+
+
 async def test_a_retried_reassignment_never_sends_a_lead_sales_had_back_to_nurture(
     kit: RouterKit,
 ) -> None:

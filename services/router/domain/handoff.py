@@ -16,7 +16,14 @@ from services.router.domain import outcomes
 from services.router.domain.accounts import AccountMatch
 from services.router.domain.decision import Assigned, Disqualified, Merged, Nurtured, Unassigned
 from services.router.domain.outcomes import Recorded, Recording
-from shared.events import Lead, LeadNurtured, RoutingReason, RuleTried, derived_id
+from shared.events import (
+    Lead,
+    LeadDisqualified,
+    LeadNurtured,
+    RoutingReason,
+    RuleTried,
+    derived_id,
+)
 
 REENGAGED = "reengaged"  # the reason on the `lead.assigned` of a re-engaged lead
 
@@ -216,11 +223,34 @@ def assign(
     return Recorded(kind, recorded.team, recorded.tier, scored=False)
 
 
-def reengage_failed(
-    rec: Recording, *, lead_id: str, decision: Unassigned | Disqualified, at: datetime
+def reengage_disqualified(
+    rec: Recording, *, lead: Lead, source: str, decision: Disqualified, at: datetime
 ) -> Recorded:
-    """Nobody can take a re-engaged lead (or it is now disqualified): it stays where it was and
-    the trace says why."""
+    """The current policy disqualifies a lead coming back from nurture: a `lead.disqualified`
+    (its own id: the lead was not disqualified before) and a trace; the caller closes it."""
+    q = decision.qualification
+    data = LeadDisqualified(
+        lead_id=lead.lead_id,
+        rule_id=decision.rule_id,
+        reason=decision.reason,
+        score=q.score,
+        breakdown=outcomes.breakdown(q),
+        source=source,
+        policy_version=rec.policy.version_id,
+    )
+    event_id = derived_id(lead.lead_id, "disqualified", REENGAGED)
+    rec.emit("lead.disqualified", lead.lead_id, data, event_id)
+    rec.trace(
+        lead.lead_id, "reengage_disqualified", decision.explanation, rule_id=decision.rule_id,
+        reason=decision.reason, score=q.score, tier=q.tier, at=at.isoformat(),
+    )  # fmt: skip
+    return Recorded("reengage_disqualified", "none", q.tier, scored=False)
+
+
+def reengage_failed(
+    rec: Recording, *, lead_id: str, decision: Unassigned, at: datetime
+) -> Recorded:
+    """Nobody can take a re-engaged lead: the trace says why (the caller parks it)."""
     reason = decision.reason
     rec.trace(lead_id, "reengage_failed", decision.explanation, reason=reason, at=at.isoformat())
     return Recorded("reengage_failed", "none", decision.qualification.tier, scored=False)
