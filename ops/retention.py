@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from services.intake.service import purge_expired as purge_intake
 from services.router.erasure import purge_expired as purge_router
-from services.router.store import forget_erased_contacts
+from services.router.store_erasure import forget_erased_contacts
 from shared.db import Outbox, make_engine, make_sessionmaker
 from shared.events import utcnow
 from shared.logs import get_logger

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.router import availability, reconcile, store, views
+from services.router import availability, reconcile, store_erasure, views
 from services.router.erasure import erase_contact
 from services.router.service import InvalidPolicy, RouterService
 from services.router.ticker import Ticker
@@ -247,7 +247,7 @@ async def get_erasure(
 ) -> dict[str, Any]:
     """The erasure log entry: when, why (request or retention) and which lead ids."""
     async with _runtime(request).sessions() as session:
-        row = await store.get_erasure(session, str(erasure_id))
+        row = await store_erasure.get_erasure(session, str(erasure_id))
     if row is None:
         raise ErasureNotFound("no erasure with this id")
     return row

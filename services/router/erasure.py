@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.router import reconcile, store, store_identity
+from services.router import reconcile, store, store_erasure, store_identity
 from services.router.domain.matching import email_key, phone_key
 from services.router.domain.outcomes import EVENT_SOURCE
 from shared.db import Outbox
@@ -111,13 +111,13 @@ async def erase_leads(
     follow. Idempotent: erasing an erased lead changes nothing. Their identity keys
     (`router.contact_keys`: address, phone, name) go too."""
     await store_identity.forget_keys(session, lead_ids)
-    for lead_id, doc in (await store.lead_documents(session, lead_ids)).items():
-        await store.erase_lead(session, lead_id=lead_id, lead=erase_lead_data(doc), at=now)
-    for decision_id, trace in await store.decision_traces(session, lead_ids):
+    for lead_id, doc in (await store_erasure.lead_documents(session, lead_ids)).items():
+        await store_erasure.erase_lead(session, lead_id=lead_id, lead=erase_lead_data(doc), at=now)
+    for decision_id, trace in await store_erasure.decision_traces(session, lead_ids):
         erased = erase_trace(trace)
         if erased != trace:
-            await store.replace_trace(session, decision_id=decision_id, trace=erased)
-    await store.record_erasure(
+            await store_erasure.replace_trace(session, decision_id=decision_id, trace=erased)
+    await store_erasure.record_erasure(
         session, erasure_id=erasure_id, reason=reason, lead_ids=lead_ids, at=now
     )
     if lead_ids:
@@ -155,12 +155,12 @@ async def erase_contact(
     `ana@…` and, at Gmail, `a.na@…` are one contact's and are erased together."""
     norm_email, norm_phone = normalise_contact(email, phone)
     await store.lock_assignments(session)
-    lead_ids = await store.contact_lead_ids(session, email=norm_email, phone=norm_phone)
+    lead_ids = await store_erasure.contact_lead_ids(session, email=norm_email, phone=norm_phone)
     keys = [k for k in (email_key(norm_email), phone_key(norm_phone)) if k]
     by_key = await store_identity.lead_ids_by_keys(session, keys)
     lead_ids += sorted(set(by_key) - set(lead_ids))
     erasure_id = str(uuid.uuid4())
-    await store.remember_erased_contact(
+    await store_erasure.remember_erased_contact(
         session, digests=contact_digests(norm_email, norm_phone), erasure_id=erasure_id, at=now
     )
     await erase_leads(
@@ -189,7 +189,7 @@ async def purge_expired(
     owners' load back, as a request erasure's do (`reconcile.close_erased`), so the load
     reconcile and the counters agree. Under the assignment lock, like a request erasure."""
     await store.lock_assignments(session)
-    lead_ids = await store.expired_lead_ids(session, before=before, limit=limit)
+    lead_ids = await store_erasure.expired_lead_ids(session, before=before, limit=limit)
     if lead_ids:
         await reconcile.close_erased(session, lead_ids=lead_ids, at=now)
         await erase_leads(
@@ -214,7 +214,7 @@ async def erase_in_flight(
     assignment lock, like the erasure, so a lead is either found by the erasure or finds it
     here."""
     digests = {ld.lead_id: contact_digests(ld.contact.email, ld.contact.phone) for ld in leads}
-    known = await store.erased_contacts(session, [d for ds in digests.values() for d in ds])
+    known = await store_erasure.erased_contacts(session, [d for ds in digests.values() for d in ds])
     if not known:
         return []
     hits = [

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from services.router import store
+from services.router import store_erasure
 from services.router.erasure import contact_digests, erase_contact
 from shared.db import Outbox
 from shared.events import utcnow
@@ -126,10 +126,12 @@ async def test_a_second_erasure_moves_the_time_on_and_old_digests_are_forgotten(
                              d=digest))[0]["erased_at"]  # fmt: skip
     assert second > first
     async with kit.sessions() as session, session.begin():
-        await store.forget_erased_contacts(session, before=second)
+        await store_erasure.forget_erased_contacts(session, before=second)
     assert len(await kit.rows("SELECT 1 FROM router.erased_contacts WHERE digest = ANY(:d)",
                               d=digest)) == 1  # fmt: skip
     async with kit.sessions() as session, session.begin():
-        await store.forget_erased_contacts(session, before=second + timedelta(microseconds=1))
+        await store_erasure.forget_erased_contacts(
+            session, before=second + timedelta(microseconds=1)
+        )
     assert await kit.rows("SELECT 1 FROM router.erased_contacts WHERE digest = ANY(:d)",
                           d=digest) == []  # fmt: skip
