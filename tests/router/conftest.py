@@ -8,20 +8,27 @@ With --import-mode=importlib test modules cannot import helpers, so the kit is a
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import hashlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import orjson
 import pytest
 import yaml
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.router.app import create_app
 from services.router.metrics import RouterMetrics
 from services.router.service import PolicyHolder, RouterService
 from shared.db import Outbox, make_engine, make_sessionmaker
@@ -276,3 +283,43 @@ def new_kit(router_settings: Settings) -> Callable[[str], RouterKit]:
         return RouterKit(router_settings, engine, make_sessionmaker(engine), tag=tag)
 
     return make
+
+
+@dataclass(frozen=True, slots=True)
+class RunningRouter:
+    """A router app inside its lifespan (consumer, relay, ticker) and an admin client."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    settings: Settings
+    policy_path: Path
+
+
+@asynccontextmanager
+async def running_router(
+    settings: Settings,
+    policy: dict[str, Any],
+    policy_path: Path,
+    *,
+    token: str,
+    actor: str = "test",
+) -> AsyncIterator[RunningRouter]:
+    """The real router app on `settings` with `policy` written to `policy_path` (a reload
+    re-reads it) and an httpx client carrying `token`, the admin token of `actor`."""
+    await asyncio.to_thread(policy_path.write_text, yaml.safe_dump(policy, sort_keys=False))
+    settings = settings.model_copy(
+        update={
+            "policy_path": policy_path,
+            "api_tokens": f"{actor}:admin:{hashlib.sha256(token.encode()).hexdigest()}",
+        }
+    )
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client,
+    ):
+        yield RunningRouter(app, client, settings, policy_path)

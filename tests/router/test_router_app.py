@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import signal
@@ -19,12 +18,11 @@ import yaml
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from services.router.app import create_app
 from shared.events import Lead, make_event
 from shared.kafka import make_producer
 from shared.settings import Settings
 from tests.conftest import ROOT, EventReader
-from tests.router.conftest import RouterKit
+from tests.router.conftest import RouterKit, running_router
 
 pytestmark = pytest.mark.integration
 TOKEN = "router-test-admin-token"
@@ -38,23 +36,9 @@ def _write(path: Path, data: dict[str, Any]) -> None:
 async def app_client(
     kafka_settings: Settings, kit: RouterKit, tmp_path: Path
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, Path]]:
-    path = tmp_path / "policy.yaml"
-    _write(path, kit.policy_data())
-    settings = kafka_settings.model_copy(
-        update={
-            "policy_path": path,
-            "api_tokens": f"test:admin:{hashlib.sha256(TOKEN.encode()).hexdigest()}",
-        }
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://test",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ) as client:
-            yield app, client, path
+    policy = kit.policy_data()
+    async with running_router(kafka_settings, policy, tmp_path / "p.yaml", token=TOKEN) as r:
+        yield r.app, r.client, r.policy_path
 
 
 async def _send(settings: Settings, lead: Lead) -> None:

@@ -3,7 +3,6 @@ open, and the periodic reconcile repairs counters broken behind the router's bac
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,11 +11,9 @@ from typing import Any, cast
 
 import httpx
 import pytest
-import yaml
 from prometheus_client import CollectorRegistry
 
 from services.router import handlers
-from services.router.app import create_app
 from services.router.erasure import purge_expired
 from services.router.service import RouterService
 from services.router.ticker import Ticker
@@ -24,7 +21,7 @@ from shared.db import Outbox
 from shared.events import LeadActivity, derived_id, make_event, utcnow
 from shared.runtime import Runtime
 from shared.settings import Settings
-from tests.router.conftest import RouterKit
+from tests.router.conftest import RouterKit, running_router
 
 pytestmark = pytest.mark.integration
 TOKEN = "router-capacity-admin-token"
@@ -117,23 +114,9 @@ def _nobody(data: dict[str, Any]) -> None:
 async def client(
     kafka_settings: Settings, kit: RouterKit, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
-    path = tmp_path / "policy.yaml"
-    path.write_text(yaml.safe_dump(kit.policy_data(_nobody), sort_keys=False))
-    settings = kafka_settings.model_copy(
-        update={
-            "policy_path": path,
-            "api_tokens": f"ops:admin:{hashlib.sha256(TOKEN.encode()).hexdigest()}",
-        }
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://test",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ) as c:
-            yield c
+    policy = kit.policy_data(_nobody)
+    async with running_router(kafka_settings, policy, tmp_path / "p.yaml", token=TOKEN) as r:
+        yield r.client
 
 
 async def test_an_erased_contacts_open_lead_gives_its_load_back(

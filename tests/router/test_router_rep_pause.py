@@ -3,7 +3,6 @@ resumes them, with `rep.paused` / `rep.resumed` on `reps.status` and a metric.""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,11 +11,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import yaml
 from prometheus_client import CollectorRegistry
 
 from services.router import handlers
-from services.router.app import create_app
 from services.router.service import RouterService
 from shared.events import (
     LeadActivity,
@@ -30,7 +27,7 @@ from shared.events import (
 )
 from shared.settings import Settings
 from tests.conftest import EventReader
-from tests.router.conftest import RouterKit
+from tests.router.conftest import RouterKit, running_router
 
 pytestmark = pytest.mark.integration
 TOKEN = "router-pause-admin-token"
@@ -140,23 +137,11 @@ async def test_missed_slas_in_a_row_pause_a_rep_until_they_act(kit: RouterKit) -
 async def client(
     kafka_settings: Settings, kit: RouterKit, tmp_path: Path
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
-    path = tmp_path / "policy.yaml"
-    path.write_text(yaml.safe_dump(kit.policy_data(_pausing(kit, after=1)), sort_keys=False))
-    settings = kafka_settings.model_copy(
-        update={
-            "policy_path": path,
-            "api_tokens": f"boss:admin:{hashlib.sha256(TOKEN.encode()).hexdigest()}",
-        }
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://test",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ) as c:
-            yield c, settings
+    policy = kit.policy_data(_pausing(kit, after=1))
+    async with running_router(
+        kafka_settings, policy, tmp_path / "p.yaml", token=TOKEN, actor="boss"
+    ) as r:
+        yield r.client, r.settings
 
 
 async def test_a_manager_resumes_a_paused_rep(

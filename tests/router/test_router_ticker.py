@@ -4,7 +4,6 @@ gauges follow the new policy at once instead of at the next 15-second tick."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -15,10 +14,9 @@ import httpx
 import pytest
 import yaml
 
-from services.router.app import create_app
 from services.router.ticker import GAUGE_REFRESH_SECONDS
 from shared.settings import Settings
-from tests.router.conftest import RouterKit
+from tests.router.conftest import RouterKit, running_router
 
 pytestmark = pytest.mark.integration
 TOKEN = "router-ticker-admin-token"
@@ -44,23 +42,9 @@ def _closed_desk(active: bool) -> Any:
 async def client(
     kafka_settings: Settings, kit: RouterKit, tmp_path: Path
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Path]]:
-    path = tmp_path / "policy.yaml"
-    _write(path, kit.policy_data(_closed_desk(False)))
-    settings = kafka_settings.model_copy(
-        update={
-            "policy_path": path,
-            "api_tokens": f"test:admin:{hashlib.sha256(TOKEN.encode()).hexdigest()}",
-        }
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://test",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ) as c:
-            yield c, path
+    policy = kit.policy_data(_closed_desk(False))
+    async with running_router(kafka_settings, policy, tmp_path / "p.yaml", token=TOKEN) as r:
+        yield r.client, r.policy_path
 
 
 async def _wait_for_gauge(client: httpx.AsyncClient, line: str) -> bool:
