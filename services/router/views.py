@@ -17,9 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.router import store
 from services.router.batching import keys_of
+from services.router.domain import outcomes
 from services.router.domain.accounts import AccountMatch, business_domain
 from services.router.domain.assignment import eligible, state_of
-from services.router.domain.decision import Assigned, Disqualified, Merged, Unassigned, decide
+from services.router.domain.decision import (
+    Decision,
+    Disqualified,
+    Merged,
+    Nurtured,
+    Unassigned,
+    decide,
+)
 from services.router.domain.facts import flatten_lead
 from services.router.service import RouterService
 from shared.errors import DomainError
@@ -120,67 +128,57 @@ async def preview(
         now=now,
         matched_on=inputs.matched_on,
     )
-    out: dict[str, Any] = {
+    return {
         "policy_version": policy.version_id,
-        "explanation": [],
+        "explanation": list(decision.explanation),
         **_facts(lead, account),
         "warnings": warnings,
+        **_outcome(decision),
     }
+
+
+def _outcome(decision: Decision) -> dict[str, Any]:
+    """The preview's account of one decision: what the real one would record and emit."""
     if isinstance(decision, Merged):
-        out.update(
-            outcome="merged",
-            into_lead_id=decision.into_lead_id,
-            owner_id=decision.owner_id,
-            explanation=list(decision.explanation),
-        )
-        return out
+        return {
+            "outcome": "merged",
+            "into_lead_id": decision.into_lead_id,
+            "owner_id": decision.owner_id,
+        }
     q = decision.qualification
-    out.update(
-        score=q.score,
-        tier=q.tier,
-        stage=q.stage,
-        explanation=list(decision.explanation),
-        breakdown=[
-            {
-                "rule_id": r.rule_id,
-                "category": r.category,
-                "points": r.points,
-                "matched": r.matched,
-                "reason": r.reason,
-            }
-            for r in q.breakdown
-        ],
-    )
+    out: dict[str, Any] = {
+        "score": q.score,
+        "tier": q.tier,
+        "stage": q.stage,
+        "breakdown": [r.model_dump() for r in outcomes.breakdown(q)],
+        "rule_id": decision.rule_id,
+    }
     if isinstance(decision, Disqualified):
-        out.update(outcome="disqualified", rule_id=decision.rule_id, reason=decision.reason)
-    elif isinstance(decision, Unassigned):
-        out.update(outcome="unassigned", rule_id=decision.rule_id, reason=decision.reason)
-    elif isinstance(decision, Assigned):
-        out.update(
-            outcome="assigned",
-            owner_id=decision.owner_id,
-            team_id=decision.choice.team_id,
-            rule_id=decision.rule_id,
-            strategy=decision.choice.strategy,
-            reason=decision.choice.reason,
-            sla={
-                "tier": decision.tier,
-                "window_seconds": decision.window_seconds,
-                "clock": decision.clock,
-                "due_at": decision.due_at.isoformat(),
-            },
-            considered=[c._asdict() for c in decision.choice.considered],
-        )
-    else:  # an outcome without a rep (nurture): its name, rule and reason
-        found: Any = decision
-        out.update(
-            outcome=type(found).__name__.lower(),
-            rule_id=getattr(found, "rule_id", None),
-            reason=getattr(found, "reason", None),
-        )
-        if getattr(found, "reengage_at", None) is not None:
-            out["reengage_at"] = found.reengage_at.isoformat()
-    return out
+        return {**out, "outcome": "disqualified", "reason": decision.reason}
+    if isinstance(decision, Unassigned):
+        return {**out, "outcome": "unassigned", "reason": decision.reason}
+    if isinstance(decision, Nurtured):
+        return {
+            **out,
+            "outcome": "nurtured",
+            "reason": decision.reason,
+            "reengage_at": decision.reengage_at.isoformat(),
+        }
+    return {
+        **out,
+        "outcome": "assigned",
+        "owner_id": decision.owner_id,
+        "team_id": decision.choice.team_id,
+        "strategy": decision.choice.strategy,
+        "reason": decision.choice.reason,
+        "sla": {
+            "tier": decision.tier,
+            "window_seconds": decision.window_seconds,
+            "clock": decision.clock,
+            "due_at": decision.due_at.isoformat(),
+        },
+        "considered": [c._asdict() for c in decision.choice.considered],
+    }
 
 
 async def reps(
