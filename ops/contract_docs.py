@@ -94,38 +94,41 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema(ref_template="#/components/schemas/{model}")
 
 
+def _message(event_type: str, model: type[BaseModel], key: str, schemas: dict[str, Any]) -> Any:
+    """One event type's AsyncAPI message; its data and CloudEvent envelope go into `schemas`."""
+    schema = _schema(model)
+    schemas.update(schema.pop("$defs", {}))
+    schemas[model.__name__] = schema
+    envelope = _schema(CloudEvent)
+    envelope["properties"]["type"] = {"const": event_type, "type": "string"}
+    envelope["properties"]["data"] = {"$ref": f"#/components/schemas/{model.__name__}"}
+    envelope["title"] = f"CloudEvent {event_type}"
+    name = _message_name(event_type)
+    schemas[f"{name}Event"] = envelope
+    return {
+        "name": event_type,
+        "title": event_type,
+        "contentType": "application/cloudevents+json",
+        "summary": (model.__doc__ or event_type).strip().splitlines()[0],
+        "headers": {"$ref": "#/components/schemas/CloudEventsKafkaHeaders"},
+        "payload": {"$ref": f"#/components/schemas/{name}Event"},
+        "bindings": {
+            "kafka": {
+                "key": {"type": "string", "description": f"{key} (= subject)"},
+                "bindingVersion": "0.5.0",
+            }
+        },
+    }
+
+
 def asyncapi() -> dict[str, Any]:
     topics = Topics()
     schemas: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     keys = {t: key for types, _, _, key in TOPIC_EVENTS.values() for t in types}
     for event_type, model in EVENT_TYPES.items():
-        schema = _schema(model)
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-        envelope = _schema(CloudEvent)
-        envelope["properties"]["type"] = {"const": event_type, "type": "string"}
-        envelope["properties"]["data"] = {"$ref": f"#/components/schemas/{model.__name__}"}
-        envelope["title"] = f"CloudEvent {event_type}"
-        name = _message_name(event_type)
-        schemas[f"{name}Event"] = envelope
-        messages[name] = {
-            "name": event_type,
-            "title": event_type,
-            "contentType": "application/cloudevents+json",
-            "summary": (model.__doc__ or event_type).strip().splitlines()[0],
-            "headers": {"$ref": "#/components/schemas/CloudEventsKafkaHeaders"},
-            "payload": {"$ref": f"#/components/schemas/{name}Event"},
-            "bindings": {
-                "kafka": {
-                    "key": {
-                        "type": "string",
-                        "description": f"{keys.get(event_type, 'the subject')} (= subject)",
-                    },
-                    "bindingVersion": "0.5.0",
-                }
-            },
-        }
+        key = keys.get(event_type, "the subject")
+        messages[_message_name(event_type)] = _message(event_type, model, key, schemas)
     schemas["CloudEventsKafkaHeaders"] = CONTENT_TYPE_HEADERS
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}

@@ -11,6 +11,12 @@ LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 class FollowupMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._clocks(registry)
+        self._leads(registry)
+        self._activities(registry)
+
+    def _clocks(self, registry: CollectorRegistry) -> None:
+        """The SLA clocks and what they fire."""
         self.open_clocks = Gauge(
             "baton_sla_clocks_open", "SLA clocks currently running.", registry=registry
         )
@@ -26,6 +32,9 @@ class FollowupMetrics:
             buckets=LATENESS_BUCKETS,
             registry=registry,
         )
+
+    def _leads(self, registry: CollectorRegistry) -> None:
+        """Per lead: speed to lead, handoffs, stage changes, conversions, SLA outcomes."""
         self.speed_to_lead = Histogram(
             "baton_speed_to_lead_seconds",
             "Time from assignment to first contact.",
@@ -67,6 +76,9 @@ class FollowupMetrics:
             ["team", "tier", "outcome"],
             registry=registry,
         )
+
+    def _activities(self, registry: CollectorRegistry) -> None:
+        """Activities from sales tools, re-engagements, parked waits and completion."""
         self.activities = Counter(
             "baton_activities_total",
             "Activities recorded, by type and whether the lead was known.",

@@ -66,6 +66,10 @@ class RouterMetrics:
             ["outcome", "stage", "channel", "source"],
             registry=registry,
         )
+        self._availability(registry)
+
+    def _availability(self, registry: CollectorRegistry) -> None:
+        """Rep pauses, pending reassignments and the capacity reconcile."""
         self.rep_pauses = Counter(
             "baton_rep_pauses_total",
             "Reps paused for new leads, by reason (missed_slas: the team's "
