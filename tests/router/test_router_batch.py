@@ -7,6 +7,7 @@ transaction. Outcomes, owners, merges, learned accounts and rep loads must be id
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Callable
 
@@ -17,6 +18,11 @@ from shared.events import Lead, utcnow
 from tests.router.conftest import RouterKit
 
 pytestmark = pytest.mark.integration
+
+
+def _line(tag: str) -> str:
+    """Eight digits of the tag's hash: kits whose tags share a prefix get unrelated numbers."""
+    return f"{int(hashlib.sha256(tag.encode()).hexdigest(), 16) % 10**8:08d}"
 
 
 def _sequence(kit: RouterKit, seed: int, n: int) -> list[Lead]:
@@ -36,7 +42,9 @@ def _sequence(kit: RouterKit, seed: int, n: int) -> list[Lead]:
         elif roll < 0.55:
             leads.append(kit.lead(email=kit.email(f"f{i}", "gmail.com"), kind="free"))
         elif roll < 0.62:
-            phone = f"+4930{int(kit.tag, 16) % 10**5:05d}{rng.randrange(1000):03d}"
+            # the kit's own 8 digits (15 in all, E.164's most): phones merge across the whole
+            # session database, and `other` kits' tags differ only in their last four digits
+            phone = f"+4930{_line(kit.tag)}{rng.randrange(1000):03d}"
             leads.append(kit.lead(email=None, phone=phone, kind=None))
         elif roll < 0.68:
             leads.append(kit.lead(title="Student"))
