@@ -63,7 +63,14 @@ class Stack:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     def contacted(self, assigned: CloudEvent, note: str | None = None) -> httpx.Response:
-        """The owner records a call on the lead of this `lead.assigned`, through followup's API."""
+        """The owner records a call on the lead of this `lead.assigned`, through followup's API.
+
+        Followup learns of the assignment from Kafka, a moment after the test's own reader may
+        have seen it; its HTTP path answers 404 for a lead it has no clock for, so the call
+        waits (up to 20 s) until followup's SLA view knows the lead, as a sales tool would
+        retry a 404 (a CI run under load once posted before followup had consumed it).
+        """
+        self.wait_for_clock(assigned.subject, int(assigned.data["assignment_seq"]))
         activity: dict[str, Any] = {
             "type": "contacted",
             "at": assigned.data["assigned_at"],
@@ -77,6 +84,21 @@ class Stack:
             timeout=10,
             json=activity,
         )
+
+    def wait_for_clock(self, lead_id: str, seq: int, timeout: float = 20.0) -> None:
+        """Until followup's `GET /v1/leads/{id}/sla` shows this lead's assignment `seq`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            resp = httpx.get(
+                self.url("followup") + f"/v1/leads/{lead_id}/sla",
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=10,
+            )
+            assert resp.status_code in (200, 404), resp.text
+            if resp.status_code == 200 and resp.json().get("assignment_seq", 0) >= seq:
+                return
+            assert time.monotonic() < deadline, f"followup never saw lead {lead_id}"
+            time.sleep(0.1)
 
     def start(self, service: str) -> None:
         log = self.logs[service].open("ab")
