@@ -37,7 +37,7 @@ run: migrate ## the three services in the foreground; Ctrl-C stops them all
 demo: venv ## submit a handful of leads to a running system and print the assignments
 	@source deploy/local/demo-env.sh && $(BIN)/python deploy/local/demo.py
 
-tools: ## system tools the checks use (promtool, amtool and kcat from Debian; npm checkers)
+tools: ## system tools the checks use (promtool, amtool, kcat, nginx and chromium from Debian; npm checkers)
 	@command -v promtool >/dev/null || { \
 	  echo "installing promtool (Debian package prometheus; its service is not left running)"; \
 	  deploy/local/promtool.sh; }
@@ -45,6 +45,8 @@ tools: ## system tools the checks use (promtool, amtool and kcat from Debian; np
 	  echo "installing amtool (Debian package prometheus-alertmanager; not left running)"; \
 	  deploy/local/apt-tools.sh prometheus-alertmanager; }
 	@command -v kcat >/dev/null || { echo "installing kcat (Debian)"; deploy/local/apt-tools.sh kcat; }
+	@command -v nginx >/dev/null || { echo "installing nginx (Debian; not left running)"; deploy/local/apt-tools.sh nginx-light; }
+	@command -v chromium >/dev/null || { echo "installing chromium (Debian)"; deploy/local/apt-tools.sh chromium; }
 	@test -d tools/asyncapi/node_modules/@asyncapi/parser || \
 	  (cd tools/asyncapi && npm ci --no-audit --no-fund --loglevel=error)
 	@test -d tools/cloudevents-js/node_modules/cloudevents || \

@@ -28,6 +28,7 @@ if [ -z "$ours" ]; then
   for pkg in "$@"; do
     case "$pkg" in
       prometheus-alertmanager) unit=prometheus-alertmanager ;;
+      nginx|nginx-light) unit=nginx ;;
       *) continue ;;
     esac
     if [ -d /run/systemd/system ]; then
