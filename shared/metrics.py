@@ -6,6 +6,8 @@ partition, outcome), never a lead, an email or free text.
 
 from __future__ import annotations
 
+from importlib import metadata
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -18,6 +20,14 @@ from prometheus_client import (
 from prometheus_client.gc_collector import GCCollector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def build_version() -> str:
+    """The installed `baton` distribution's version (`unknown` when run from a bare tree)."""
+    try:
+        return metadata.version("baton")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def new_registry() -> CollectorRegistry:
@@ -35,6 +45,14 @@ class CommonMetrics:
     def __init__(self, registry: CollectorRegistry, service: str) -> None:
         self.registry = registry
         self.service = service
+        self.build_info = Gauge(
+            "baton_build_info",
+            "Always 1: which service and release this process runs. Carries its own `service` "
+            "label so dashboards and rules need no label added by the scrape configuration.",
+            ["service", "version"],
+            registry=registry,
+        )
+        self.build_info.labels(service, build_version()).set(1)
         self.events_consumed = Counter(
             "baton_events_consumed_total",
             "Kafka events handled, by outcome (handled, duplicate, dead_lettered).",

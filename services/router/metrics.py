@@ -4,6 +4,8 @@ latency, and the eligible reps per team an alert watches (a team with none stran
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shared.metrics import LATENCY_BUCKETS
@@ -54,9 +56,16 @@ class RouterMetrics:
             ["result"],
             registry=registry,
         )
-        self.policy_info = Gauge(
+        self.policy_loaded = Gauge(
             "baton_policy_loaded_timestamp_seconds",
             "When the live routing policy was loaded.",
+            registry=registry,
+        )
+        self.policy_info = Gauge(
+            "baton_policy_info",
+            "Always 1, labelled with the version id of the policy this process decides with: "
+            "replicas deciding under different versions show as more than one series.",
+            ["version"],
             registry=registry,
         )
         self.leads_decided = Counter(
@@ -100,3 +109,10 @@ class RouterMetrics:
             "Leads waiting for an eligible rep (routed as soon as one is available).",
             registry=registry,
         )
+
+
+def record_policy(metrics: RouterMetrics, version_id: str) -> None:
+    """The live policy's load time and version: one `baton_policy_info` series at a time."""
+    metrics.policy_loaded.set(time.time())
+    metrics.policy_info.clear()
+    metrics.policy_info.labels(version_id).set(1)

@@ -11,7 +11,6 @@ decision row, the assignment and the event all carry the version that decided.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -27,7 +26,7 @@ from services.router.domain.assignment import RepState, eligible, state_of
 from services.router.domain.decision import Assigned, Merged, Unassigned, decide
 from services.router.domain.facts import flatten_lead
 from services.router.domain.outcomes import Recorded, Recording
-from services.router.metrics import RouterMetrics
+from services.router.metrics import RouterMetrics, record_policy
 from shared.db import Outbox, WriteBehind
 from shared.errors import DomainError
 from shared.events import Lead
@@ -89,7 +88,7 @@ class RouterService:
         previous = holder.policy.version_id
         holder.policy = policy  # atomic swap: in-flight decisions keep the object they started with
         self.metrics.policy_reloads.labels("ok").inc()
-        self.metrics.policy_info.set(time.time())
+        record_policy(self.metrics, policy.version_id)
         return {"previous_version": previous, "version": policy.version_id, "label": policy.label}
 
     # --- lead.received ---------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -118,6 +119,11 @@ async def test_reload_swaps_policy_and_every_decision_carries_its_version(
     assert 'baton_policy_reloads_total{result="ok"} 1.0' in metrics
     assert 'baton_team_eligible_reps{team="direct"} 3.0' in metrics
     assert 'baton_team_eligible_reps{team="closed"} 0.0' in metrics
+    # one policy-version series, the live one; the build names its service itself
+    assert [ln for ln in metrics.splitlines() if ln.startswith("baton_policy_info{")] == [
+        f'baton_policy_info{{version="{v2}"}} 1.0'
+    ]
+    assert re.search(r'^baton_build_info\{service="router",version="[^"]+"\} 1\.0$', metrics, re.M)
 
     unauthenticated = await client.post("/v1/admin/policy/reload", headers={"Authorization": ""})
     assert unauthenticated.status_code == 401
