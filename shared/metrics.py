@@ -45,14 +45,7 @@ class CommonMetrics:
     def __init__(self, registry: CollectorRegistry, service: str) -> None:
         self.registry = registry
         self.service = service
-        self.build_info = Gauge(
-            "baton_build_info",
-            "Always 1: which service and release this process runs. Carries its own `service` "
-            "label so dashboards and rules need no label added by the scrape configuration.",
-            ["service", "version"],
-            registry=registry,
-        )
-        self.build_info.labels(service, build_version()).set(1)
+        self._build_info(registry, service)
         self.events_consumed = Counter(
             "baton_events_consumed_total",
             "Kafka events handled, by outcome (handled, duplicate, dead_lettered).",
@@ -124,6 +117,17 @@ class CommonMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+
+    def _build_info(self, registry: CollectorRegistry, service: str) -> None:
+        """`baton_build_info`, always 1: which service and release this process runs. It carries
+        its own `service` label, so dashboards and rules need none added by the scrape setup."""
+        build_info = Gauge(
+            "baton_build_info",
+            "Always 1: which service and release this process runs.",
+            ["service", "version"],
+            registry=registry,
+        )
+        build_info.labels(service, build_version()).set(1)
 
 
 def exposition(registry: CollectorRegistry) -> bytes:

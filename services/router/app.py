@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from services.router import handlers
 from services.router.api import router
-from services.router.metrics import RouterMetrics, record_policy
+from services.router.metrics import RouterMetrics
 from services.router.service import PolicyHolder, RouterService
 from services.router.ticker import Ticker
 from shared.auth import parse_tokens
@@ -30,7 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
     holder = PolicyHolder(load_policy(settings.policy_path))
     runtime = Runtime.build(settings, "router", custom_plans=True)  # look-ups: see CUSTOM_PLANS
     metrics = RouterMetrics(runtime.metrics.registry)
-    record_policy(metrics, holder.policy.version_id)
+    metrics.record_policy(holder.policy.version_id)
     service = RouterService(
         holder=holder,
         outbox=runtime.outbox,

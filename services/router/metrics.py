@@ -110,9 +110,8 @@ class RouterMetrics:
             registry=registry,
         )
 
-
-def record_policy(metrics: RouterMetrics, version_id: str) -> None:
-    """The live policy's load time and version: one `baton_policy_info` series at a time."""
-    metrics.policy_loaded.set(time.time())
-    metrics.policy_info.clear()
-    metrics.policy_info.labels(version_id).set(1)
+    def record_policy(self, version_id: str) -> None:
+        """The live policy's load time and version: one `baton_policy_info` series at a time."""
+        self.policy_loaded.set(time.time())
+        self.policy_info.clear()
+        self.policy_info.labels(version_id).set(1)

@@ -26,7 +26,7 @@ from services.router.domain.assignment import RepState, eligible, state_of
 from services.router.domain.decision import Assigned, Merged, Unassigned, decide
 from services.router.domain.facts import flatten_lead
 from services.router.domain.outcomes import Recorded, Recording
-from services.router.metrics import RouterMetrics, record_policy
+from services.router.metrics import RouterMetrics
 from shared.db import Outbox, WriteBehind
 from shared.errors import DomainError
 from shared.events import Lead
@@ -88,7 +88,7 @@ class RouterService:
         previous = holder.policy.version_id
         holder.policy = policy  # atomic swap: in-flight decisions keep the object they started with
         self.metrics.policy_reloads.labels("ok").inc()
-        record_policy(self.metrics, policy.version_id)
+        self.metrics.record_policy(policy.version_id)
         return {"previous_version": previous, "version": policy.version_id, "label": policy.label}
 
     # --- lead.received ---------------------------------------------------------------------
